@@ -1,0 +1,30 @@
+# The two commands of the README's quick start are `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint typecheck unit install install-test clean
+
+demo: $(VENV)/.installed
+	$(BIN)/messenger-insights-exporter --demo
+
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check exporter tests
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

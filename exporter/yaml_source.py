@@ -1,0 +1,131 @@
+"""YAML parsing that remembers where each value stood, so config errors can name a line.
+
+`yaml.safe_load` forgets positions and silently keeps the last of two duplicate keys;
+this walks the composed node tree instead, keeping a line number for every path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+Path = tuple[str | int, ...]
+
+# Aliases can expand a small file into a huge tree ("billion laughs"); a config never
+# legitimately needs more nodes than this.
+MAX_NODES = 100_000
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
+class YamlSourceError(Exception):
+    """The text is not a YAML document this project accepts; message names the line."""
+
+
+@dataclass(slots=True)
+class Located:
+    """A parsed document and the 1-based line of every path in it."""
+
+    data: Any
+    lines: dict[Path, int] = field(default_factory=dict)
+
+    def line_of(self, path: Path) -> int | None:
+        """Line of the path, or of its nearest ancestor that has one."""
+        while True:
+            if path in self.lines:
+                return self.lines[path]
+            if not path:
+                return None
+            path = path[:-1]
+
+
+def parse(text: str, source: str) -> Located:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise YamlSourceError(_describe_yaml_error(exc, source)) from None
+    if node is None:
+        raise YamlSourceError(f"{source}: the file is empty")
+    walker = _Walker(source)
+    data = walker.build(node, ())
+    return Located(data, walker.lines)
+
+
+def _describe_yaml_error(exc: yaml.YAMLError, source: str) -> str:
+    """`file:line:column: invalid YAML: …`, at the construct that was left open if any."""
+    problem_mark = getattr(exc, "problem_mark", None)
+    context_mark = getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    if context_mark is not None and context:
+        where = f"{source}:{context_mark.line + 1}:{context_mark.column + 1}"
+        also = f" (line {problem_mark.line + 1})" if problem_mark is not None else ""
+        return f"{where}: invalid YAML: {context}: {problem}{also}"
+    if problem_mark is not None:
+        return f"{source}:{problem_mark.line + 1}:{problem_mark.column + 1}: invalid YAML: {problem}"
+    return f"{source}: invalid YAML: {problem}"
+
+
+class _Walker:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.lines: dict[Path, int] = {}
+        self.nodes = 0
+        self.constructor = yaml.SafeLoader("")
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise YamlSourceError(
+                f"{self.source}: the document expands to more than {MAX_NODES} values "
+                "(aliases nested too deep?)"
+            )
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise YamlSourceError(f"{self.source}:{node.start_mark.line + 1}: unsupported YAML tag {tag}")
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self._scalar(node)
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            raise YamlSourceError(_describe_yaml_error(exc, self.source)) from None
+        except (ValueError, TypeError, OverflowError) as exc:
+            line = node.start_mark.line + 1
+            raise YamlSourceError(f"{self.source}:{line}: invalid value: {exc}") from None
+
+    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
+        result: dict[Any, Any] = {}
+        explicit: set[Any] = set()
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                self._merge(result, value_node, path)
+                continue
+            key = self._scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, str | int) or isinstance(key, bool):
+                raise YamlSourceError(f"{self.source}:{line}: mapping keys must be plain names")
+            if key in explicit:
+                raise YamlSourceError(f"{self.source}:{line}: duplicate key {key!r}")
+            explicit.add(key)
+            child = (*path, key)
+            self.lines[child] = line
+            result[key] = self.build(value_node, child)
+        return result
+
+    def _merge(self, into: dict[Any, Any], node: yaml.Node, path: Path) -> None:
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        for source in sources:
+            merged = self.build(source, path)
+            if not isinstance(merged, dict):
+                line = source.start_mark.line + 1
+                raise YamlSourceError(f"{self.source}:{line}: '<<' must merge a mapping")
+            for key, value in merged.items():
+                into.setdefault(key, value)

@@ -1,0 +1,195 @@
+"""The config loader: every failure mode reported with its place, good configs parsed right."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from exporter.catalog import CATALOG
+from exporter.config import ConfigError, Window, load_file, load_text
+from exporter.credentials import resolve_tokens
+from exporter.redact import Secret
+
+CONFFILES = Path(__file__).parent / "conffiles"
+REPO = Path(__file__).parent.parent
+
+
+def expected_message(path: Path) -> str:
+    first = path.read_text(encoding="utf-8").splitlines()[0]
+    assert first.startswith("# expect: "), f"{path.name} must start with '# expect: '"
+    return first.removeprefix("# expect: ")
+
+
+BAD_FILES = sorted(CONFFILES.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", BAD_FILES, ids=[p.stem for p in BAD_FILES])
+def test_each_bad_config_names_its_problem_and_place(path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_file(path)
+    expected = expected_message(path)
+    assert any(expected in problem for problem in caught.value.problems), caught.value.problems
+    assert all(problem.startswith(str(path)) for problem in caught.value.problems)
+
+
+@pytest.mark.parametrize("path", BAD_FILES, ids=[p.stem for p in BAD_FILES])
+def test_check_config_exits_1_with_the_problem_and_no_traceback(path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter", f"--config.file={path}", "--check-config"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "META_PAGE_TOKEN": "token-for-config-tests"},
+    )
+    assert result.returncode == 1
+    assert expected_message(path) in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_every_problem_is_reported_in_one_pass() -> None:
+    text = """
+graph_api:
+  timout: 10s
+pages:
+  - id: abc
+  - id: "2"
+    metrics:
+      - name: page_messages_sentt
+      - name: page_messages_sent
+        breakdowns: [nope]
+"""
+    with pytest.raises(ConfigError) as caught:
+        load_text(text, "multi.yaml")
+    problems = caught.value.problems
+    assert len(problems) == 4, problems
+    assert problems[0].startswith("multi.yaml:3: graph_api.timout: unknown key")
+    assert any(p.startswith("multi.yaml:5: pages[0].id:") for p in problems)
+    assert any(p.startswith("multi.yaml:8: pages[1].metrics[0].name:") for p in problems)
+    assert any(p.startswith("multi.yaml:10: pages[1].metrics[1].breakdowns[0]:") for p in problems)
+
+
+def test_defaults_when_only_pages_are_given() -> None:
+    config = load_text("pages:\n  - id: 1234567890\n")
+    assert config.graph_api.base_url == "https://graph.facebook.com"
+    assert config.graph_api.version == "v24.0"
+    assert config.graph_api.timeout == 30
+    assert config.graph_api.max_retries == 3
+    assert config.graph_api.max_concurrency == 4
+    assert config.refresh.interval == 900
+    assert config.refresh.stale_after == 2700
+    (page,) = config.pages
+    assert page.id == "1234567890"  # an unquoted YAML integer becomes the id string
+    assert page.token.env == "META_PAGE_TOKEN"
+    assert [m.name for m in page.metrics] == list(CATALOG)
+    assert {m.period for m in page.metrics} == {"day"}
+
+
+def test_stale_after_defaults_to_three_intervals() -> None:
+    config = load_text("refresh:\n  interval: 2m\npages:\n  - id: '1'\n")
+    assert config.refresh.stale_after == 360
+
+
+def test_full_config_parses_into_the_right_objects() -> None:
+    text = """
+graph_api:
+  base_url: http://127.0.0.1:9999/
+  version: v25.0
+  timeout: 1m30s
+  max_retries: 0
+  max_concurrency: 8
+refresh:
+  interval: 30s
+  stale_after: 2m
+defaults:
+  access_token_file: /run/secrets/page-token
+pages:
+  - id: "111"
+    name: Acme Store
+    access_token_env: ACME_TOKEN
+  - id: "222"
+    metrics:
+      - page_messages_new_conversations_unique
+      - name: page_messages_new_conversations_unique
+        period: week
+metrics:
+  - name: recurring_notifications_tokens
+    period: total_over_range
+    range: 28d
+    breakdowns: [recurring_notifications_topic, recurring_notifications_frequency]
+  - name: recurring_notifications_tokens
+    period: total_over_range
+    date_preset: last_7d
+  - name: page_messages_some_future_metric
+    help: Something Meta added last week
+"""
+    config = load_text(text, "full.yaml")
+    assert config.graph_api.base_url == "http://127.0.0.1:9999"
+    assert config.graph_api.version == "v25.0"
+    assert config.graph_api.timeout == 90
+    assert config.graph_api.max_retries == 0
+    assert config.graph_api.max_concurrency == 8
+    acme, other = config.pages
+    assert acme.name == "Acme Store"
+    assert acme.display_name == "Acme Store"
+    assert other.display_name == "222"
+    assert acme.token.env == "ACME_TOKEN"
+    assert other.token.file == "/run/secrets/page-token"
+    tokens_28d, tokens_7d, custom = acme.metrics
+    assert tokens_28d.window == Window(range_seconds=28 * 86400)
+    assert tokens_28d.breakdowns == ("recurring_notifications_topic", "recurring_notifications_frequency")
+    assert tokens_7d.window == Window(date_preset="last_7d")
+    assert custom.help == "Something Meta added last week"
+    assert [(m.name, m.period) for m in other.metrics] == [
+        ("page_messages_new_conversations_unique", "day"),
+        ("page_messages_new_conversations_unique", "week"),
+    ]
+
+
+def test_unlisted_breakdown_is_a_warning_not_an_error() -> None:
+    text = """
+pages: [{id: "1"}]
+metrics:
+  - name: page_messages_blocked_conversations_unique
+    breakdowns: [messaging_channel]
+"""
+    config = load_text(text, "warn.yaml")
+    assert len(config.warnings) == 1
+    assert config.warnings[0].startswith("warn.yaml:5: metrics[0].breakdowns[0]: Meta's reference does not list")
+
+
+def test_example_config_is_valid() -> None:
+    config = load_file(REPO / "config.example.yaml")
+    assert [p.id for p in config.pages] == ["1234567890", "9876543210"]
+    assert not config.warnings
+
+
+def test_missing_token_variable_is_named_without_a_value() -> None:
+    config = load_text("pages:\n  - id: '1'\n    access_token_env: ACME_TOKEN\n", "t.yaml")
+    with pytest.raises(ConfigError) as caught:
+        resolve_tokens(config, {})
+    assert caught.value.problems == ["t.yaml: pages[0] (Page 1): environment variable ACME_TOKEN is not set"]
+    with pytest.raises(ConfigError) as caught:
+        resolve_tokens(config, {"ACME_TOKEN": "  \n"})
+    assert "environment variable ACME_TOKEN is empty" in caught.value.problems[0]
+
+
+def test_token_file_problems_name_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    text = f"pages:\n  - id: '1'\n    access_token_file: {missing}\n  - id: '2'\n    access_token_file: {empty}\n"
+    with pytest.raises(ConfigError) as caught:
+        resolve_tokens(load_text(text), {})
+    assert f"token file {missing} does not exist" in caught.value.problems[0]
+    assert f"file {empty} is empty" in caught.value.problems[1]
+
+
+def test_tokens_are_read_and_stripped(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("EAAB-file-token-123\n")
+    text = f"pages:\n  - id: '1'\n    access_token_file: {token_file}\n  - id: '2'\n"
+    tokens = resolve_tokens(load_text(text), {"META_PAGE_TOKEN": "EAAB-env-token-456"})
+    assert tokens == {"1": Secret("EAAB-file-token-123"), "2": Secret("EAAB-env-token-456")}
+    assert "EAAB" not in repr(tokens)
