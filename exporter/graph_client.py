@@ -1,0 +1,259 @@
+"""The Graph API client: one insights GET, its retries, and what its failures mean.
+
+The token travels in an `Authorization: Bearer` header, never in a URL. Every error
+message is scrubbed before it is stored, since the API echoes tokens in paging URLs.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from exporter import __version__
+from exporter.config import GraphApiConfig, Window
+from exporter.insights_response import MetricData, ResponseError, decode_json, parse_insights
+from exporter.redact import Secret, scrub
+from exporter.self_metrics import SelfMetrics
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, *range(80000, 80009)})
+AUTH_CODES = frozenset({190, 102, 104, 10, *range(200, 300)})
+TRANSIENT_CODES = frozenset({1, 2})
+INVALID_METRIC_CODE = 100
+# Code 100 with this subcode means the Page itself cannot be read, not that a metric is bad.
+OBJECT_MISSING_SUBCODE = 33
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class InsightsQuery:
+    """One GET /{page-id}/insights: metrics sharing period, window and breakdowns."""
+
+    page_id: str
+    metrics: tuple[str, ...]
+    period: str
+    window: Window
+    breakdowns: tuple[str, ...] = ()
+
+    def params(self, now: float) -> dict[str, str]:
+        params = {"metric": ",".join(self.metrics), "period": self.period}
+        if self.window.range_seconds is not None:
+            params["since"] = str(int(now - self.window.range_seconds))
+            params["until"] = str(int(now))
+        elif self.window.date_preset is not None:
+            params["date_preset"] = self.window.date_preset
+        if self.breakdowns:
+            params["breakdown"] = ",".join(self.breakdowns)
+        return params
+
+
+class GraphError(Exception):
+    """A failed request. `code` is the label of messenger_insights_api_errors_total."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        graph_code: int | None = None,
+        subcode: int | None = None,
+        http_status: int | None = None,
+        transient: bool = False,
+    ) -> None:
+        self.code = code
+        self.message = scrub(message)
+        self.graph_code = graph_code
+        self.subcode = subcode
+        self.http_status = http_status
+        self.transient = transient
+        super().__init__(f"{code}: {self.message}")
+
+    @property
+    def rejects_metric(self) -> bool:
+        """The API refused a metric name (error 100), not the Page or the token."""
+        return self.graph_code == INVALID_METRIC_CODE and self.subcode != OBJECT_MISSING_SUBCODE
+
+    @property
+    def kind(self) -> str:
+        if self.graph_code in RATE_LIMIT_CODES:
+            return "rate limit"
+        if self.graph_code in AUTH_CODES:
+            return "token or permission"
+        if self.rejects_metric:
+            return "invalid metric"
+        return "transient" if self.transient else "error"
+
+
+class GraphClient:
+    def __init__(
+        self,
+        api: GraphApiConfig,
+        metrics: SelfMetrics,
+        *,
+        stop: threading.Event | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.api = api
+        self.metrics = metrics
+        self.stop = stop or threading.Event()
+        self.clock = clock
+        self._local = threading.local()
+        self._in_flight = threading.BoundedSemaphore(api.max_concurrency)
+
+    def insights(self, query: InsightsQuery, token: Secret) -> dict[str, MetricData]:
+        """The latest values of the query's metrics, retrying transient failures."""
+        attempt = 0
+        while True:
+            try:
+                document = self._get(
+                    f"{query.page_id}/insights", query.params(self.clock()), token, query.page_id
+                )
+                try:
+                    data = parse_insights(document, query.metrics, query.period, query.breakdowns)
+                except ResponseError as exc:
+                    self.metrics.request_failed("decode")
+                    raise GraphError("decode", str(exc)) from None
+            except GraphError as exc:
+                if not exc.transient or attempt >= self.api.max_retries or self.stop.is_set():
+                    raise
+                delay = backoff_delay(attempt)
+                log.debug(
+                    "retrying transient Graph API error",
+                    extra={"page_id": query.page_id, "code": exc.code, "retry_in": round(delay, 2)},
+                )
+                attempt += 1
+                if self.stop.wait(delay):
+                    raise
+            else:
+                self.metrics.request_succeeded()
+                return data
+
+    def _get(self, path: str, params: dict[str, str], token: Secret, page_id: str) -> Any:
+        """The decoded JSON of a successful answer; a failure is counted and raised."""
+        url = f"{self.api.base_url}/{self.api.version}/{path}"
+        headers = {"Authorization": f"Bearer {token.reveal()}"}
+        with self._in_flight:
+            try:
+                body, status, response_headers = self._fetch(url, params, headers)
+            except GraphError as exc:
+                self.metrics.request_failed(exc.code)
+                raise
+        self.metrics.record_usage(response_headers, page_id)
+        try:
+            document = decode_json(body)
+        except ResponseError as exc:
+            error = (
+                GraphError("http", f"HTTP {status} with a body that is not JSON", http_status=status,
+                           transient=status >= 500)
+                if status != 200
+                else GraphError("decode", str(exc), http_status=status)
+            )
+            self.metrics.request_failed(error.code)
+            raise error from None
+        if status != 200 or (isinstance(document, dict) and "error" in document):
+            error = graph_error(document, status)
+            self.metrics.request_failed(error.code)
+            raise error
+        return document
+
+    def _fetch(
+        self, url: str, params: dict[str, str], headers: dict[str, str]
+    ) -> tuple[bytes, int, dict[str, str]]:
+        """Status, headers and body, read within the timeout and the size limit."""
+        deadline = time.monotonic() + self.api.timeout
+        try:
+            with self._session().get(
+                url, params=params, headers=headers, timeout=self.api.timeout, stream=True
+            ) as response:
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_content(chunk_size=65536):
+                    size += len(chunk)
+                    if size > MAX_BODY_BYTES:
+                        raise GraphError("decode", f"answer larger than {MAX_BODY_BYTES // 2**20} MiB")
+                    if time.monotonic() > deadline:
+                        raise GraphError(
+                            "network", f"answer not complete within {self.api.timeout:g}s", transient=True
+                        )
+                    chunks.append(chunk)
+                lowered = {k.lower(): v for k, v in response.headers.items()}
+                return b"".join(chunks), response.status_code, lowered
+        except requests.Timeout:
+            raise GraphError("network", f"no answer within {self.api.timeout:g}s", transient=True) from None
+        except requests.RequestException as exc:
+            raise GraphError("network", _describe_network_error(exc), transient=True) from None
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers["User-Agent"] = f"messenger-insights-exporter/{__version__}"
+            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=2, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.trust_env = True
+            self._local.session = session
+        return session
+
+
+def graph_error(document: Any, status: int) -> GraphError:
+    """Classify an error answer by its Graph error code, not its HTTP status."""
+    error = document.get("error") if isinstance(document, dict) else None
+    if not isinstance(error, dict) or not _is_int(error.get("code")):
+        return GraphError("http", f"HTTP {status} without a Graph API error", http_status=status,
+                          transient=status >= 500)
+    code = int(error["code"])
+    subcode = error.get("error_subcode")
+    subcode_value = subcode if isinstance(subcode, int) and not isinstance(subcode, bool) else None
+    message = error.get("message")
+    text = message if isinstance(message, str) else "(no message)"
+    transient = (
+        code in TRANSIENT_CODES
+        or error.get("is_transient") is True
+        or (status >= 500 and code not in RATE_LIMIT_CODES | AUTH_CODES)
+    )
+    return GraphError(
+        str(code),
+        text[:500],
+        graph_code=code,
+        subcode=subcode_value,
+        http_status=status,
+        transient=transient and code not in RATE_LIMIT_CODES,
+    )
+
+
+def backoff_delay(attempt: int) -> float:
+    """Exponential backoff with jitter: about 0.5s, 1s, 2s, … capped at 30s."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
+    return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _describe_network_error(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.ConnectionError):
+        reason = "connection failed"
+        text = str(exc).lower()
+        if "refused" in text:
+            reason = "connection refused"
+        elif "reset" in text or "aborted" in text:
+            reason = "connection reset"
+        elif "name or service" in text or "resolve" in text:
+            reason = "host name not resolved"
+        return reason
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError):
+        return "answer cut off or garbled in transit"
+    return type(exc).__name__

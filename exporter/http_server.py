@@ -1,0 +1,237 @@
+"""The HTTP endpoint: /metrics, a landing page, health and readiness."""
+
+from __future__ import annotations
+
+import gzip
+import html
+import logging
+import socket
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from exporter import __version__
+from exporter.redact import scrub
+from exporter.snapshots import PageSnapshot
+
+log = logging.getLogger(__name__)
+
+ROUTES = ("/", "/metrics", "/-/healthy", "/-/ready")
+REQUEST_TIMEOUT_SECONDS = 30
+
+
+class ListenAddressError(ValueError):
+    pass
+
+
+class ExporterView(Protocol):
+    """What the HTTP server reads from the running exporter."""
+
+    registry: CollectorRegistry
+
+    def snapshots(self) -> Mapping[str, PageSnapshot]: ...
+
+    def is_ready(self) -> bool: ...
+
+
+def parse_listen_address(text: str) -> tuple[str, int]:
+    """`[HOST]:PORT`, `HOST:PORT` or `:PORT` into (host, port); empty host means all."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit() or int(port_text) > 65535:
+        raise ListenAddressError(f"listen address {text!r} must be [HOST]:PORT, e.g. :10490")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ListenAddressError(f"listen address {text!r}: write an IPv6 host in brackets, [::1]:10490")
+    return host, int(port_text)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], view: ExporterView, family: socket.AddressFamily) -> None:
+        self.address_family = family
+        self.view = view
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        if self.address_family == socket.AF_INET6:
+            # Dual stack: "::" answers IPv4 clients too.
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("error while serving a request", exc_info=True)
+
+
+class HttpServer:
+    def __init__(self, address: str, view: ExporterView) -> None:
+        host, port = parse_listen_address(address)
+        self._server = _bind(host, port, view)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else str(host)  # noqa: S104
+        return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _bind(host: str, port: int, view: ExporterView) -> _Server:
+    if host == "":
+        if socket.has_ipv6:
+            try:
+                return _Server(("::", port), view, socket.AF_INET6)
+            except OSError:
+                pass
+        return _Server(("0.0.0.0", port), view, socket.AF_INET)  # noqa: S104 - an empty host asks for all
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return _Server((host, port), view, family)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    timeout = REQUEST_TIMEOUT_SECONDS
+    server_version = f"messenger-insights-exporter/{__version__}"
+    sys_version = ""
+
+    def do_GET(self) -> None:
+        self._route(head=False)
+
+    def do_HEAD(self) -> None:
+        self._route(head=True)
+
+    def _not_allowed(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path not in ROUTES:
+            self._send(404, b"404 page not found\n")
+            return
+        self._send(405, b"405 method not allowed\n", extra={"Allow": "GET, HEAD"})
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = _not_allowed  # noqa: N815
+
+    def _route(self, *, head: bool) -> None:
+        path = self.path.split("?", 1)[0]
+        self._head = head
+        if path == "/metrics":
+            self._metrics()
+        elif path == "/":
+            self._send(200, landing_page(self.server.view).encode(), "text/html; charset=utf-8")
+        elif path == "/-/healthy":
+            self._send(200, b"Healthy.\n")
+        elif path == "/-/ready":
+            if self.server.view.is_ready():
+                self._send(200, b"Ready.\n")
+            else:
+                self._send(503, b"Not ready: not every Page has finished its first refresh.\n")
+        else:
+            self._send(404, b"404 page not found\n")
+
+    def _metrics(self) -> None:
+        encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+        try:
+            body = encoder(self.server.view.registry)
+        except Exception:
+            log.exception("rendering /metrics failed")
+            self._send(500, b"rendering metrics failed; see the exporter's log\n")
+            return
+        body = scrub(body.decode("utf-8")).encode("utf-8")
+        extra = {}
+        if _accepts_gzip(self.headers.get("Accept-Encoding", "")):
+            body = gzip.compress(body, compresslevel=6)
+            extra["Content-Encoding"] = "gzip"
+        self._send(200, body, content_type, extra=extra)
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "text/plain; charset=utf-8",
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if not getattr(self, "_head", False):
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug(scrub(format % args))
+
+
+def _accepts_gzip(header: str) -> bool:
+    for part in header.split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip().lower() == "gzip":
+            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
+def landing_page(view: ExporterView) -> str:
+    rows = []
+    for page_id, snapshot in sorted(view.snapshots().items()):
+        status = ("up" if snapshot.up else "down") if snapshot.attempted else "pending"
+        error = ""
+        if snapshot.last_error is not None:
+            error = f"{snapshot.last_error.code}: {snapshot.last_error.message} ({_time(snapshot.last_error.at)})"
+        rows.append(
+            "<tr>"
+            f"<td>{_esc(page_id)}</td><td>{_esc(snapshot.page.display_name)}</td>"
+            f'<td class="{status}">{status}</td>'
+            f"<td>{_time(snapshot.last_success)}</td><td>{_esc(error)}</td>"
+            "</tr>"
+        )
+    page = f"""<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Messenger Insights Exporter</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; }}
+table {{ border-collapse: collapse; }}
+td, th {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }}
+.up {{ color: #1a7f37; }} .down {{ color: #cf222e; }} .pending {{ color: #9a6700; }}
+</style></head>
+<body>
+<h1>Messenger Insights Exporter</h1>
+<p>Version {_esc(__version__)}. Prometheus exporter for Meta's Messenger Insights API.</p>
+<ul>
+<li><a href="/metrics">Metrics</a></li>
+<li><a href="/-/healthy">Health</a></li>
+<li><a href="/-/ready">Readiness</a></li>
+</ul>
+<h2>Pages</h2>
+<table>
+<tr><th>Page id</th><th>Name</th><th>Status</th><th>Last success (UTC)</th><th>Last error</th></tr>
+{chr(10).join(rows)}
+</table>
+</body>
+</html>
+"""
+    return scrub(page)
+
+
+def _esc(text: str) -> str:
+    return html.escape(scrub(text))
+
+
+def _time(timestamp: float | None) -> str:
+    if not timestamp:
+        return "never"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -1,0 +1,95 @@
+"""Immutable per-Page snapshots, swapped in whole by refreshes and read by scrapes.
+
+A refresh builds a new PageSnapshot and stores it with one assignment; a scrape takes
+the current mapping and reads it. Neither waits for the other, and a scrape never sees
+half a refresh.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from exporter.config import MetricSpec, PageConfig
+from exporter.insights_response import MetricData
+
+
+@dataclass(frozen=True, slots=True)
+class MetricResult:
+    """The values of one configured metric entry, as fetched at `fetched_at`."""
+
+    spec: MetricSpec
+    fetched_at: float
+    data: MetricData | None  # None: the API answered, with no data
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    code: str
+    message: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PageSnapshot:
+    page: PageConfig
+    results: tuple[MetricResult, ...] = ()
+    attempted: bool = False
+    up: bool = False
+    last_success: float | None = None
+    refresh_duration: float | None = None
+    last_error: ErrorInfo | None = None
+    # Metric name -> when the API rejected it; such metrics are not asked for again for a while.
+    rejected: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+
+    def fresh_results(self, now: float, stale_after: float) -> tuple[MetricResult, ...]:
+        return tuple(r for r in self.results if now - r.fetched_at <= stale_after)
+
+
+class SnapshotStore:
+    """The current snapshot of every configured Page."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._snapshots: Mapping[str, PageSnapshot] = MappingProxyType({})
+
+    def snapshots(self) -> Mapping[str, PageSnapshot]:
+        """A consistent view: later swaps replace the mapping, never change this one."""
+        return self._snapshots
+
+    def get(self, page_id: str) -> PageSnapshot | None:
+        return self._snapshots.get(page_id)
+
+    def put(self, snapshot: PageSnapshot) -> None:
+        with self._lock:
+            updated = dict(self._snapshots)
+            updated[snapshot.page.id] = snapshot
+            self._snapshots = MappingProxyType(updated)
+
+    def keep_only(self, pages: tuple[PageConfig, ...]) -> None:
+        """Forget Pages no longer configured; start the new ones empty."""
+        with self._lock:
+            current = self._snapshots
+            self._snapshots = MappingProxyType({
+                page.id: (
+                    _with_page(current[page.id], page) if page.id in current else PageSnapshot(page)
+                )
+                for page in pages
+            })
+
+
+def _with_page(snapshot: PageSnapshot, page: PageConfig) -> PageSnapshot:
+    """A kept Page's values under its new config: entries it no longer asks for are dropped."""
+    wanted = set(page.metrics)
+    return PageSnapshot(
+        page=page,
+        results=tuple(r for r in snapshot.results if r.spec in wanted),
+        attempted=snapshot.attempted,
+        up=snapshot.up,
+        last_success=snapshot.last_success,
+        refresh_duration=snapshot.refresh_duration,
+        last_error=snapshot.last_error,
+        rejected=MappingProxyType({}),
+    )
