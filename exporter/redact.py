@@ -16,7 +16,7 @@ _MIN_SECRET_LENGTH = 6
 _CREDENTIAL_PATTERNS = re.compile(
     r"(?P<key>(?:access_token|input_token|appsecret_proof|client_secret|fb_exchange_token)"
     r"(?:=|%3D|\"\s*:\s*\"|'\s*:\s*'))(?P<value>[^&\s\"'<>]+)"
-    r"|(?P<scheme>\b(?:Bearer|OAuth)\s+)(?P<token>[A-Za-z0-9._~+/=|-]{6,})",
+    r"|(?P<scheme>\b(?:Bearer|OAuth)\s+)(?P<token>[A-Za-z0-9._~+/=|-]{16,})",
     re.IGNORECASE,
 )
 

@@ -1,0 +1,198 @@
+"""Shared test harness: a Graph API simulator on loopback and the exporter as a real process."""
+
+from __future__ import annotations
+
+import calendar
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.simulator import Simulator
+
+Labels = frozenset[tuple[str, str]]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@dataclass
+class Scrape:
+    """One /metrics answer, parsed as Prometheus parses it."""
+
+    text: str
+    samples: dict[tuple[str, Labels], float] = field(default_factory=dict)
+    help: dict[str, str] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> Scrape:
+        scrape = cls(text)
+        for family in text_string_to_metric_families(text):
+            scrape.help[family.name] = family.documentation
+            scrape.types[family.name] = family.type
+            for sample in family.samples:
+                scrape.samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+        return scrape
+
+    def get(self, name: str, **labels: str) -> float | None:
+        return self.samples.get((name, frozenset(labels.items())))
+
+    def series(self, name: str, **match: str) -> dict[Labels, float]:
+        """Every sample of a name whose labels include `match`."""
+        return {
+            labels: value
+            for (sample_name, labels), value in self.samples.items()
+            if sample_name == name and all((k, v) in labels for k, v in match.items())
+        }
+
+
+@dataclass
+class RunningExporter:
+    process: subprocess.Popen[str]
+    url: str
+    log_path: Path
+
+    def scrape(self, headers: dict[str, str] | None = None) -> Scrape:
+        response = requests.get(f"{self.url}/metrics", headers=headers, timeout=10)
+        response.raise_for_status()
+        return Scrape.parse(response.text)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(encoding="utf-8")
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"exporter exited with {self.process.returncode}:\n{self.logs()}")
+            try:
+                return requests.get(f"{self.url}/-/ready", timeout=2).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        wait_until(ready, timeout, "the exporter to be ready")
+
+    def wait_for(self, condition: Callable[[Scrape], bool], timeout: float = 20.0, what: str = "metrics") -> Scrape:
+        """Scrape until `condition` holds; the last scrape."""
+        last: list[Scrape] = []
+
+        def check() -> bool:
+            last[:] = [self.scrape()]
+            return condition(last[0])
+
+        wait_until(check, timeout, what)
+        return last[0]
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def exporter_env(**tokens: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_TOKEN")}
+    env.update(tokens)
+    return env
+
+
+@pytest.fixture
+def simulator() -> Iterator[Simulator]:
+    sim = Simulator(host="127.0.0.1", port=0)
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def start_exporter(tmp_path: Path) -> Iterator[Callable[..., RunningExporter]]:
+    """Start the exporter process with a config text; stopped (SIGTERM) after the test."""
+    started: list[RunningExporter] = []
+
+    def start(config: str, env: dict[str, str] | None = None, args: tuple[str, ...] = (),
+              wait_ready: bool = True) -> RunningExporter:
+        index = len(started)
+        config_path = tmp_path / f"config-{index}.yaml"
+        config_path.write_text(config, encoding="utf-8")
+        log_path = tmp_path / f"exporter-{index}.log"
+        port = free_port()
+        command = [sys.executable, "-m", "exporter", f"--config.file={config_path}",
+                   f"--web.listen-address=127.0.0.1:{port}", "--log.level=debug", *args]
+        with log_path.open("w", encoding="utf-8") as log_file:
+            process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, text=True,
+                                       env=env if env is not None else exporter_env())
+        running = RunningExporter(process, f"http://127.0.0.1:{port}", log_path)
+        started.append(running)
+        if wait_ready:
+            running.wait_ready()
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+LABEL_OF = {
+    "messaging_channel": "channel", "recurring_notifications_topic": "topic",
+    "recurring_notifications_frequency": "frequency", "recurring_notifications_entry_point": "entry_point",
+    "campaign_id": "campaign_id", "message_type": "message_type", "engagement_source": "engagement_source",
+}
+
+
+def expected_from_simulator(
+    sim: Simulator, page_id: str, metric: str, period: str = "day",
+    breakdowns: tuple[str, ...] = (), extra: dict[str, str] | None = None,
+) -> tuple[float, dict[Labels, float]]:
+    """What the exporter should serve for one metric, read straight from the simulator.
+
+    Written independently of the exporter's parser: the latest end_time wins, each
+    breakdown row is a series labelled page_id, period and the breakdown labels.
+    """
+    params = {"metric": metric, "period": period, **(extra or {})}
+    if breakdowns:
+        params["breakdown"] = ",".join(breakdowns)
+    response = requests.get(f"{sim.url}/v24.0/{page_id}/insights", params=params,
+                            headers={"Authorization": "Bearer oracle-token"}, timeout=10)
+    response.raise_for_status()
+    (entry,) = response.json()["data"]
+
+    def when(row: dict[str, str]) -> float:
+        text = str(row["end_time"])
+        if text.isdigit():
+            return float(text)
+        return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%S+0000")))
+
+    latest = max(when(row) for row in entry["values"])
+    series: dict[Labels, float] = {}
+    for row in entry["values"]:
+        if when(row) != latest:
+            continue
+        labels = {"page_id": page_id, "period": period}
+        labels.update({LABEL_OF[d]: str(row[d]) for d in breakdowns})
+        series[frozenset(labels.items())] = float(row["value"])
+    return latest, series

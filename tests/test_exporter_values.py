@@ -1,0 +1,133 @@
+"""The exporter as a process against the simulator: exactly the values and labels the API gives."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import requests
+
+from exporter.catalog import CATALOG
+from exporter.simulator import Scenario, Simulator
+from tests.conftest import RunningExporter, exporter_env, expected_from_simulator
+
+TOKEN = "EAAB-canary-values-7f3a9c"
+PAGE_A = "1111111111"
+PAGE_B = "2222222222"
+
+CONFIG = """
+graph_api:
+  base_url: {url}
+  timeout: 5s
+refresh:
+  interval: 30s
+pages:
+  - id: "{a}"
+    name: Acme Store
+  - id: {b}
+metrics:
+  - name: page_messages_new_conversations_unique
+  - name: page_messages_blocked_conversations_unique
+  - name: page_messages_reported_conversations_unique
+  - name: page_messages_total_messaging_connections
+  - name: page_messages_read_ratio
+  - name: page_messages_paid_order_earnings
+  - name: page_messages_new_conversations_unique
+    period: week
+  - name: page_messages_sent
+    breakdowns: [messaging_channel]
+  - name: page_messages_engagement
+    breakdowns: [recurring_notifications_topic, messaging_channel]
+  - name: recurring_notifications_tokens
+    period: total_over_range
+    range: 28d
+    breakdowns: [recurring_notifications_topic, recurring_notifications_frequency]
+"""
+
+PLAIN = [
+    ("page_messages_new_conversations_unique", "day"),
+    ("page_messages_blocked_conversations_unique", "day"),
+    ("page_messages_reported_conversations_unique", "day"),
+    ("page_messages_total_messaging_connections", "day"),
+    ("page_messages_read_ratio", "day"),
+    ("page_messages_paid_order_earnings", "day"),
+    ("page_messages_new_conversations_unique", "week"),
+]
+
+
+def run(simulator: Simulator, start_exporter: Callable[..., RunningExporter]) -> RunningExporter:
+    config = CONFIG.format(url=simulator.url, a=PAGE_A, b=PAGE_B)
+    return start_exporter(config, env=exporter_env(META_PAGE_TOKEN=TOKEN))
+
+
+def test_values_and_labels_match_the_api(
+    simulator: Simulator, start_exporter: Callable[..., RunningExporter]
+) -> None:
+    # Page B answers in the dialect of Meta's reference page: unix end_time, string values.
+    simulator.set_scenario(PAGE_B, Scenario("unix_dialect"))
+    exporter = run(simulator, start_exporter)
+    scrape = exporter.scrape()
+    for page in (PAGE_A, PAGE_B):
+        for metric, period in PLAIN:
+            end, expected = expected_from_simulator(simulator, page, metric, period)
+            assert scrape.series(f"messenger_insights_{metric}", page_id=page, period=period) == expected
+            assert scrape.get("messenger_insights_data_end_timestamp_seconds",
+                              page_id=page, metric=metric, period=period) == end
+        checks = [
+            ("page_messages_sent", "day", ("messaging_channel",), {}),
+            ("page_messages_engagement", "day", ("recurring_notifications_topic", "messaging_channel"), {}),
+        ]
+        for metric, period, breakdowns, extra in checks:
+            _, expected = expected_from_simulator(simulator, page, metric, period, breakdowns, extra)
+            assert len(expected) > 1
+            assert scrape.series(f"messenger_insights_{metric}", page_id=page) == expected
+    # total_over_range: one value per topic x frequency, for the 28-day window ending now.
+    tokens = scrape.series("messenger_insights_recurring_notifications_tokens", page_id=PAGE_A)
+    assert len(tokens) == 9
+    assert all({"topic", "frequency", "page_id", "period"} == {k for k, _ in labels} for labels in tokens)
+    assert all(("period", "total_over_range") in labels for labels in tokens)
+
+
+def test_help_type_and_self_metrics(simulator: Simulator, start_exporter: Callable[..., RunningExporter]) -> None:
+    exporter = run(simulator, start_exporter)
+    scrape = exporter.scrape()
+    name = "messenger_insights_page_messages_blocked_conversations_unique"
+    assert scrape.types[name] == "gauge"
+    assert scrape.help[name].startswith(CATALOG["page_messages_blocked_conversations_unique"].meaning)
+    assert scrape.help[name].endswith("Refreshed every 30s.")
+    assert scrape.get("messenger_insights_page_info", page_id=PAGE_A, page_name="Acme Store") == 1
+    assert scrape.get("messenger_insights_page_info", page_id=PAGE_B, page_name=PAGE_B) == 1
+    for page in (PAGE_A, PAGE_B):
+        assert scrape.get("messenger_insights_up", page_id=page) == 1
+        assert scrape.get("messenger_insights_last_success_timestamp_seconds", page_id=page) > 1.7e9
+        assert scrape.get("messenger_insights_refresh_duration_seconds", page_id=page) > 0
+        rejected = scrape.series("messenger_insights_metric_rejected", page_id=page)
+        assert len(rejected) == 9 and set(rejected.values()) == {0}
+    # 5 groups per Page (day, week, two breakdown sets, total_over_range): 10 requests, no errors.
+    assert scrape.get("messenger_insights_api_requests_total", outcome="success") == 10
+    assert scrape.get("messenger_insights_api_requests_total", outcome="error") == 0
+    assert scrape.get("messenger_insights_api_usage_ratio", source="app", id="", kind="call_count") is not None
+    assert scrape.series("messenger_insights_api_usage_ratio", source="business_use_case", id=PAGE_A)
+    build = scrape.series("messenger_insights_build_info")
+    assert list(build.values()) == [1]
+    assert "# EOF" not in scrape.text
+    assert "_created" not in scrape.text
+    assert all(" " not in line.split("} ")[-1].strip() for line in scrape.text.splitlines()
+               if line.startswith("messenger_insights_")), "no sample may carry a timestamp"
+
+
+def test_one_request_per_group_with_the_token_in_a_header(
+    simulator: Simulator, start_exporter: Callable[..., RunningExporter]
+) -> None:
+    exporter = run(simulator, start_exporter)
+    recorded = [r for r in simulator.requests() if r.page_id == PAGE_A]
+    assert len(recorded) == 5
+    assert {r.token_source for r in recorded} == {"header"}
+    assert all("access_token" not in r.query for r in recorded)
+    day = next(r for r in recorded if r.query.get("period") == "day" and "breakdown" not in r.query)
+    assert day.query["metric"].split(",") == [m for m, p in PLAIN if p == "day"]
+    window = next(r for r in recorded if r.query.get("period") == "total_over_range")
+    assert int(window.query["until"]) - int(window.query["since"]) == 28 * 86400
+    assert window.query["breakdown"] == "recurring_notifications_topic,recurring_notifications_frequency"
+    # The simulator echoes the token in paging URLs, as Meta does; it must never come out.
+    for text in (exporter.logs(), exporter.scrape().text, requests.get(exporter.url, timeout=5).text):
+        assert TOKEN not in text
