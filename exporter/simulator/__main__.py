@@ -1,0 +1,118 @@
+"""`python -m exporter.simulator`: serve the simulated Graph API until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from exporter.simulator.scenarios import Scenario
+from exporter.simulator.server import Simulator
+
+
+def _listen_address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+def _latency(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"latency must be zero or more seconds: {text!r}")
+    return seconds
+
+
+def _scenario(text: str) -> tuple[str, Scenario]:
+    """PAGE_ID=NAME or PAGE_ID=NAME:JSON_PARAMS."""
+    page_id, sep, spec = text.partition("=")
+    if not sep or not page_id or not spec:
+        raise argparse.ArgumentTypeError(f"expected PAGE_ID=NAME[:JSON_PARAMS], got {text!r}")
+    name, _, raw_params = spec.partition(":")
+    try:
+        params = json.loads(raw_params) if raw_params else {}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"scenario parameters are not JSON: {raw_params!r}"
+        ) from None
+    if not isinstance(params, dict):
+        raise argparse.ArgumentTypeError("scenario parameters must be a JSON object")
+    try:
+        return page_id, Scenario(name, params)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m exporter.simulator",
+        description="Serve a simulated Graph API (Messenger Page insights) over HTTP.",
+    )
+    parser.add_argument(
+        "--listen",
+        type=_listen_address,
+        default=("127.0.0.1", 0),
+        metavar="HOST:PORT",
+        help="address to serve on (port 0: any free port)",
+    )
+    parser.add_argument(
+        "--latency",
+        type=_latency,
+        default=0.0,
+        metavar="SECONDS",
+        help="delay before every insights answer",
+    )
+    parser.add_argument(
+        "--scenario",
+        type=_scenario,
+        action="append",
+        default=[],
+        metavar="PAGE_ID=NAME[:JSON_PARAMS]",
+        help="put a Page in a scenario from the start (repeatable)",
+    )
+    parser.add_argument(
+        "--extra-metric",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="accept a metric the catalog does not list (repeatable)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    host, port = args.listen
+    simulator = Simulator(host, port, latency=args.latency, extra_metrics=args.extra_metric)
+    for page_id, scenario in args.scenario:
+        simulator.set_scenario(page_id, scenario)
+    try:
+        simulator.start()
+    except OSError as error:
+        parser.error(f"cannot listen on {host}:{port}: {error.strerror or error}")
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    print(f"simulator listening on {simulator.url}", flush=True)
+    while not stop.wait(timeout=0.5):
+        pass
+    simulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

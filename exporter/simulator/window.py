@@ -1,0 +1,123 @@
+"""The time window of an insights request: since/until, a date_preset, or the default."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from exporter.simulator import calendar
+from exporter.simulator.errors import GraphError, invalid_parameter, window_too_long
+
+MAX_SPAN_SECONDS = 93 * 86_400
+# Timestamps outside this range are rejected rather than fed to date arithmetic.
+_LATEST_TIMESTAMP = 4_102_444_800  # 2100-01-01
+_UNIX = re.compile(r"-?\d{1,12}")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ONE_DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Unix seconds; a day belongs to the window iff since < its end_time <= until."""
+
+    since: int
+    until: int
+
+    def days(self, latest: dt.date) -> list[dt.date]:
+        """The complete days (none after `latest`) that fall in this window, oldest first."""
+        if self.until <= self.since:
+            return []
+        first = calendar.pacific_date(self.since)
+        last = min(latest, calendar.pacific_date(self.until))
+        days: list[dt.date] = []
+        day = first
+        while day <= last:
+            if self.since < calendar.day_end(day) <= self.until:
+                days.append(day)
+            day += _ONE_DAY
+        return days
+
+    def previous(self) -> Window:
+        span = self.until - self.since
+        return Window(self.since - span, self.since)
+
+    def next(self) -> Window:
+        span = self.until - self.since
+        return Window(self.until, self.until + span)
+
+
+def _month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def _last_n_days(n: int) -> Callable[[dt.date], tuple[dt.date, dt.date]]:
+    return lambda today: (today - dt.timedelta(days=n), today)
+
+
+def _last_month(today: dt.date) -> tuple[dt.date, dt.date]:
+    this_month = _month_start(today)
+    return _month_start(this_month - _ONE_DAY), this_month
+
+
+# date_preset -> (first day, day after the last), given today's Pacific date.
+DATE_PRESETS: dict[str, Callable[[dt.date], tuple[dt.date, dt.date]]] = {
+    "today": lambda today: (today, today + _ONE_DAY),
+    "yesterday": _last_n_days(1),
+    "last_3d": _last_n_days(3),
+    "last_7d": _last_n_days(7),
+    "last_14d": _last_n_days(14),
+    "last_28d": _last_n_days(28),
+    "last_30d": _last_n_days(30),
+    "last_90d": _last_n_days(90),
+    "this_month": lambda today: (_month_start(today), today + _ONE_DAY),
+    "last_month": _last_month,
+}
+
+
+def parse_time(name: str, raw: str) -> int:
+    """`since`/`until` as unix seconds; a bare date means midnight Pacific time."""
+    if _UNIX.fullmatch(raw):
+        seconds = int(raw)
+    elif _DATE.fullmatch(raw):
+        try:
+            seconds = calendar.day_start(dt.date.fromisoformat(raw))
+        except ValueError:
+            raise _bad_time(name) from None
+    else:
+        raise _bad_time(name)
+    if not 0 <= seconds <= _LATEST_TIMESTAMP:
+        raise _bad_time(name)
+    return seconds
+
+
+def _bad_time(name: str) -> GraphError:
+    return invalid_parameter(f"The parameter {name} must be a unix timestamp or a YYYY-MM-DD date")
+
+
+def default_window(now: float) -> Window:
+    """The two most recent complete days."""
+    latest = calendar.latest_complete_day(now)
+    return Window(calendar.day_start(latest - _ONE_DAY), calendar.day_end(latest))
+
+
+def resolve_window(params: Mapping[str, str], now: float) -> Window:
+    """since/until if either is given, else date_preset, else the default window."""
+    since_raw, until_raw = params.get("since"), params.get("until")
+    if since_raw is not None or until_raw is not None:
+        until = parse_time("until", until_raw) if until_raw is not None else int(now)
+        since = parse_time("since", since_raw) if since_raw is not None else until - 2 * 86_400
+        if until - since > MAX_SPAN_SECONDS:
+            raise window_too_long()
+        return Window(since, until)
+    preset = params.get("date_preset")
+    if preset is not None:
+        if preset not in DATE_PRESETS:
+            raise invalid_parameter(
+                "For field 'insights': date_preset must be one of the following values: "
+                + ", ".join(DATE_PRESETS)
+            )
+        first, after_last = DATE_PRESETS[preset](calendar.pacific_date(now))
+        return Window(calendar.day_start(first), calendar.day_start(after_last))
+    return default_window(now)

@@ -1,0 +1,783 @@
+"""The Graph API simulator, exercised over real loopback HTTP."""
+
+from __future__ import annotations
+
+import calendar as stdlib_calendar
+import datetime as dt
+import itertools
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from exporter.catalog import BREAKDOWN_LABELS, CATALOG
+from exporter.simulator import RecordedRequest, Scenario, Simulator
+from exporter.simulator import calendar as pacific
+from exporter.simulator.breakdowns import DIMENSION_VALUES
+
+REPO = Path(__file__).resolve().parent.parent
+PAGE = "1234567890"
+TOKEN = "EAABsecretTOKEN123"
+NEW = "page_messages_new_conversations_unique"
+BLOCKED = "page_messages_blocked_conversations_unique"
+REPORTED = "page_messages_reported_conversations_unique"
+CONNECTIONS = "page_messages_total_messaging_connections"
+READ_RATIO = "page_messages_read_ratio"
+EARNINGS = "page_messages_paid_order_earnings"
+TOKENS = "recurring_notifications_tokens"
+
+
+def utc(*parts: int) -> float:
+    return float(stdlib_calendar.timegm((*parts, 0, 0, 0)[:6]))
+
+
+# 05:00 PDT on 2026-09-04: the latest complete day is 2026-09-03.
+SUMMER_NOW = utc(2026, 9, 4, 12, 0, 0)
+# 12:00 PST on 2026-01-15: the latest complete day is 2026-01-14.
+WINTER_NOW = utc(2026, 1, 15, 20, 0, 0)
+
+
+@pytest.fixture(scope="module")
+def shared_sim() -> Iterator[Simulator]:
+    with Simulator(now=lambda: SUMMER_NOW, extra_metrics=("page_fans_city",)) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def sim(shared_sim: Simulator) -> Simulator:
+    shared_sim.reset()
+    return shared_sim
+
+
+@pytest.fixture(scope="module")
+def winter_sim() -> Iterator[Simulator]:
+    with Simulator(now=lambda: WINTER_NOW) as simulator:
+        yield simulator
+
+
+def get(
+    simulator: Simulator,
+    page: str = PAGE,
+    token: str | None = TOKEN,
+    path: str | None = None,
+    **params: str,
+) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    url = simulator.url + (path or f"/v24.0/{page}/insights")
+    return requests.get(url, params=params, headers=headers, timeout=10)
+
+
+def ok(response: requests.Response) -> dict[str, Any]:
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def error_of(response: requests.Response, status: int, code: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error: dict[str, Any] = response.json()["error"]
+    assert error["code"] == code
+    assert {"message", "type", "code", "fbtrace_id"} <= error.keys()
+    assert response.headers["WWW-Authenticate"].startswith('OAuth "Facebook Platform"')
+    return error
+
+
+def values_of(body: dict[str, Any], metric: str) -> list[dict[str, Any]]:
+    (entry,) = [e for e in body["data"] if e["name"] == metric]
+    found: list[dict[str, Any]] = entry["values"]
+    return found
+
+
+def end_times(body: dict[str, Any], metric: str) -> list[str]:
+    return [v["end_time"] for v in values_of(body, metric)]
+
+
+def put_scenario(simulator: Simulator, page: str, payload: object) -> requests.Response:
+    url = f"{simulator.url}/_sim/pages/{page}/scenario"
+    return requests.put(url, data=json.dumps(payload), timeout=10)
+
+
+# --- calendar ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("day", "end"),
+    [
+        (dt.date(2026, 9, 3), "2026-09-04T07:00:00+0000"),
+        (dt.date(2026, 1, 14), "2026-01-15T08:00:00+0000"),
+        (dt.date(2026, 3, 7), "2026-03-08T08:00:00+0000"),  # DST starts on 03-08
+        (dt.date(2026, 3, 8), "2026-03-09T07:00:00+0000"),
+        (dt.date(2026, 10, 31), "2026-11-01T07:00:00+0000"),  # DST ends on 11-01
+        (dt.date(2026, 11, 1), "2026-11-02T08:00:00+0000"),
+        (dt.date(2024, 12, 31), "2025-01-01T08:00:00+0000"),
+    ],
+)
+def test_day_end_is_next_pacific_midnight(day: dt.date, end: str) -> None:
+    assert pacific.iso_utc(pacific.day_end(day)) == end
+
+
+def test_dst_rule_matches_tzdata_when_available() -> None:
+    zoneinfo = pytest.importorskip("zoneinfo")
+    try:
+        zone = zoneinfo.ZoneInfo("America/Los_Angeles")
+    except zoneinfo.ZoneInfoNotFoundError:
+        pytest.skip("no tzdata here")
+    for hours in range(0, 24 * 365 * 3, 5):
+        instant = utc(2025, 1, 1, 0, 0, 0) + hours * 3600
+        offset = dt.datetime.fromtimestamp(instant, zone).utcoffset()
+        assert offset is not None
+        assert pacific.utc_offset_hours(instant) * 3600 == offset.total_seconds()
+        assert pacific.pacific_date(instant) == dt.datetime.fromtimestamp(instant, zone).date()
+
+
+def test_pacific_clock_format() -> None:
+    assert pacific.pacific_clock(utc(2026, 11, 3, 17, 0, 0)) == "Tuesday, 03-Nov-26 09:00:00 PST"
+
+
+def test_breakdown_values_cover_the_catalog_dimensions() -> None:
+    assert set(DIMENSION_VALUES) == set(BREAKDOWN_LABELS)
+
+
+# --- day values and windows --------------------------------------------------------------
+
+
+def test_day_default_window_is_two_latest_complete_days_summer(sim: Simulator) -> None:
+    body = ok(get(sim, metric=NEW, period="day"))
+    (entry,) = body["data"]
+    assert entry["name"] == NEW
+    assert entry["period"] == "day"
+    assert entry["id"] == f"{PAGE}/insights/{NEW}/day"
+    assert entry["title"] and entry["description"]
+    assert end_times(body, NEW) == ["2026-09-03T07:00:00+0000", "2026-09-04T07:00:00+0000"]
+    assert all(type(v["value"]) is int for v in entry["values"])
+
+
+def test_day_default_window_winter_uses_pst(winter_sim: Simulator) -> None:
+    body = ok(get(winter_sim, metric=NEW))
+    assert end_times(body, NEW) == ["2026-01-14T08:00:00+0000", "2026-01-15T08:00:00+0000"]
+
+
+def test_a_day_is_complete_once_its_end_time_has_passed() -> None:
+    midnight = pacific.day_end(dt.date(2026, 9, 3))
+    with Simulator(now=lambda: midnight) as simulator:
+        body = ok(get(simulator, metric=NEW))
+    assert end_times(body, NEW)[-1] == "2026-09-04T07:00:00+0000"
+    with Simulator(now=lambda: midnight - 1) as simulator:
+        body = ok(get(simulator, metric=NEW))
+    assert end_times(body, NEW)[-1] == "2026-09-03T07:00:00+0000"
+
+
+def test_window_by_dates_and_by_unix_seconds_agree(sim: Simulator) -> None:
+    by_date = ok(get(sim, metric=NEW, since="2026-08-01", until="2026-08-08"))
+    since, until = pacific.day_start(dt.date(2026, 8, 1)), pacific.day_start(dt.date(2026, 8, 8))
+    by_unix = ok(get(sim, metric=NEW, since=str(since), until=str(until)))
+    assert values_of(by_date, NEW) == values_of(by_unix, NEW)
+    ends = end_times(by_date, NEW)
+    assert len(ends) == 7
+    assert ends[0] == "2026-08-02T07:00:00+0000"  # the day of 08-01; since is inclusive
+    assert ends[-1] == "2026-08-08T07:00:00+0000"  # the day of 08-07; until is exclusive
+
+
+def test_window_across_dst_start(sim: Simulator) -> None:
+    body = ok(get(sim, metric=NEW, since="2026-03-06", until="2026-03-10"))
+    assert end_times(body, NEW) == [
+        "2026-03-07T08:00:00+0000",
+        "2026-03-08T08:00:00+0000",
+        "2026-03-09T07:00:00+0000",
+        "2026-03-10T07:00:00+0000",
+    ]
+
+
+def test_window_stops_at_latest_complete_day(sim: Simulator) -> None:
+    body = ok(get(sim, metric=NEW, since="2026-09-01", until="2026-09-10"))
+    assert end_times(body, NEW) == [
+        "2026-09-02T07:00:00+0000",
+        "2026-09-03T07:00:00+0000",
+        "2026-09-04T07:00:00+0000",
+    ]
+
+
+def test_more_than_93_days_is_refused(sim: Simulator) -> None:
+    error = error_of(get(sim, metric=NEW, since="1760000000", until="1768035201"), 400, 1)
+    assert error["message"] == (
+        "There cannot be more than 93 days (8035200 s) between since and until"
+    )
+    ok(get(sim, metric=NEW, since="1760000000", until="1768035200"))
+
+
+def test_bad_since_is_refused(sim: Simulator) -> None:
+    error_of(get(sim, metric=NEW, since="last tuesday", until="2026-09-01"), 400, 100)
+
+
+@pytest.mark.parametrize(
+    ("preset", "count", "last_end"),
+    [
+        ("yesterday", 1, "2026-09-04T07:00:00+0000"),
+        ("last_7d", 7, "2026-09-04T07:00:00+0000"),
+        ("last_90d", 90, "2026-09-04T07:00:00+0000"),
+        ("last_month", 31, "2026-09-01T07:00:00+0000"),
+        ("this_month", 3, "2026-09-04T07:00:00+0000"),
+    ],
+)
+def test_date_presets(sim: Simulator, preset: str, count: int, last_end: str) -> None:
+    ends = end_times(ok(get(sim, metric=NEW, date_preset=preset)), NEW)
+    assert len(ends) == count
+    assert ends[-1] == last_end
+
+
+def test_today_has_no_complete_day(sim: Simulator) -> None:
+    assert values_of(ok(get(sim, metric=NEW, date_preset="today")), NEW) == []
+
+
+def test_date_preset_is_ignored_beside_since_until(sim: Simulator) -> None:
+    body = ok(get(sim, metric=NEW, date_preset="last_90d", since="2026-08-01", until="2026-08-03"))
+    assert len(values_of(body, NEW)) == 2
+
+
+def test_unknown_date_preset_is_refused(sim: Simulator) -> None:
+    error = error_of(get(sim, metric=NEW, date_preset="last_century"), 400, 100)
+    assert "last_7d" in error["message"]
+
+
+def test_unknown_period_lists_the_valid_ones(sim: Simulator) -> None:
+    error = error_of(get(sim, metric=NEW, period="fortnight"), 400, 100)
+    for period in ("day", "week", "days_28", "month", "total_over_range", "lifetime"):
+        assert period in error["message"]
+
+
+def test_omitted_period_means_day(sim: Simulator) -> None:
+    assert ok(get(sim, metric=NEW))["data"][0]["period"] == "day"
+
+
+# --- value shapes ------------------------------------------------------------------------
+
+
+def test_magnitudes_are_plausible(sim: Simulator) -> None:
+    metrics = ",".join(CATALOG)
+    body = ok(get(sim, metric=metrics, since="2026-06-01", until="2026-08-30"))
+    assert [e["name"] for e in body["data"]] == list(CATALOG)
+    for name in (BLOCKED, REPORTED):
+        assert all(0 <= v["value"] <= 9 for v in values_of(body, name))
+    assert all(10 <= v["value"] <= 500 for v in values_of(body, NEW))
+    ratios = [v["value"] for v in values_of(body, READ_RATIO)]
+    assert all(isinstance(r, float) and 0 < r < 1 for r in ratios)
+    earnings = [v["value"] for v in values_of(body, EARNINGS)]
+    assert all(round(e, 2) == e >= 0 for e in earnings)
+    connections = [v["value"] for v in values_of(body, CONNECTIONS)]
+    assert connections == sorted(connections)
+    assert connections[0] > 1000
+    assert connections[-1] - connections[0] < connections[0]
+    assert any(v["value"] < 0 for v in values_of(body, TOKENS))
+
+
+def test_rolling_periods_sum_the_daily_values(sim: Simulator) -> None:
+    daily = ok(
+        get(sim, metric=f"{NEW},{CONNECTIONS},{READ_RATIO}", since="2026-08-01", until="2026-09-04")
+    )
+    new_by_day = [v["value"] for v in values_of(daily, NEW)]
+    for period, length in (("week", 7), ("days_28", 28), ("month", 30)):
+        rolled = ok(get(sim, metric=f"{NEW},{CONNECTIONS},{READ_RATIO}", period=period))
+        assert end_times(rolled, NEW) == end_times(daily, NEW)[-2:]
+        assert values_of(rolled, NEW)[-1]["value"] == sum(new_by_day[-length:])
+        assert values_of(rolled, NEW)[-2]["value"] == sum(new_by_day[-length - 1 : -1])
+        assert values_of(rolled, CONNECTIONS) == values_of(daily, CONNECTIONS)[-2:]
+        assert all(0 < v["value"] < 1 for v in values_of(rolled, READ_RATIO))
+
+
+def test_total_over_range_is_one_value_at_the_window_end(sim: Simulator) -> None:
+    window = {"since": "2026-08-01", "until": "2026-08-15"}
+    daily = ok(get(sim, metric=f"{NEW},{CONNECTIONS}", **window))
+    total = ok(get(sim, metric=f"{NEW},{CONNECTIONS}", period="total_over_range", **window))
+    for metric in (NEW, CONNECTIONS):
+        (value,) = values_of(total, metric)
+        assert value["end_time"] == "2026-08-15T07:00:00+0000"
+    assert values_of(total, NEW)[0]["value"] == sum(v["value"] for v in values_of(daily, NEW))
+    assert values_of(total, CONNECTIONS)[0]["value"] == values_of(daily, CONNECTIONS)[-1]["value"]
+    assert total["data"][0]["id"] == f"{PAGE}/insights/{NEW}/total_over_range"
+
+
+def test_total_over_range_end_is_clamped_to_latest_complete_day(sim: Simulator) -> None:
+    total = ok(
+        get(sim, metric=NEW, period="total_over_range", since="2026-09-01", until="2026-09-20")
+    )
+    assert end_times(total, NEW) == ["2026-09-04T07:00:00+0000"]
+
+
+def test_total_over_range_without_window_covers_the_default_two_days(sim: Simulator) -> None:
+    daily = ok(get(sim, metric=NEW))
+    (total,) = values_of(ok(get(sim, metric=NEW, period="total_over_range")), NEW)
+    assert total["value"] == sum(v["value"] for v in values_of(daily, NEW))
+    assert total["end_time"] == "2026-09-04T07:00:00+0000"
+
+
+def test_breakdown_rows_are_the_cartesian_product(sim: Simulator) -> None:
+    dims = ("recurring_notifications_topic", "recurring_notifications_frequency")
+    body = ok(get(sim, metric=TOKENS, period="total_over_range", breakdown=",".join(dims)))
+    rows = values_of(body, TOKENS)
+    expected = list(itertools.product(*(DIMENSION_VALUES[d] for d in dims)))
+    assert [(r[dims[0]], r[dims[1]]) for r in rows] == expected
+    assert list(rows[0]) == ["value", "end_time", *dims]
+    assert {"newproducts", "10percentsale"} <= {r[dims[0]] for r in rows}
+    assert {r[dims[1]] for r in rows} == {"daily", "weekly", "monthly"}
+
+
+def test_breakdown_by_day_gives_rows_for_each_day(sim: Simulator) -> None:
+    body = ok(get(sim, metric="page_messages_sent", breakdown="messaging_channel"))
+    rows = values_of(body, "page_messages_sent")
+    assert [(r["end_time"][:10], r["messaging_channel"]) for r in rows] == [
+        ("2026-09-03", "messenger"),
+        ("2026-09-03", "instagram"),
+        ("2026-09-04", "messenger"),
+        ("2026-09-04", "instagram"),
+    ]
+
+
+def test_unknown_breakdown_is_refused(sim: Simulator) -> None:
+    error_of(get(sim, metric=NEW, breakdown="messaging_channel,age"), 400, 100)
+
+
+def test_values_are_deterministic_across_instances() -> None:
+    params = {"metric": ",".join(CATALOG), "since": "2026-07-01", "until": "2026-08-01"}
+    bodies = []
+    for _ in range(2):
+        with Simulator(now=lambda: SUMMER_NOW) as simulator:
+            bodies.append(ok(get(simulator, **params))["data"])
+    assert bodies[0] == bodies[1]
+    with Simulator(now=lambda: SUMMER_NOW) as simulator:
+        other_page = ok(get(simulator, page="987654321", **params))["data"]
+    assert [e["values"] for e in other_page] != [e["values"] for e in bodies[0]]
+
+
+def test_metric_as_json_list(sim: Simulator) -> None:
+    body = ok(get(sim, metric=json.dumps([NEW, BLOCKED])))
+    assert [e["name"] for e in body["data"]] == [NEW, BLOCKED]
+
+
+def test_unknown_metric_fails_the_whole_request(sim: Simulator) -> None:
+    error = error_of(get(sim, metric=f"{NEW},page_impressions_unique"), 400, 100)
+    assert error["message"] == "(#100) The value must be a valid insights metric"
+    assert error["type"] == "OAuthException"
+
+
+def test_extra_metrics_are_accepted(sim: Simulator) -> None:
+    body = ok(get(sim, metric=f"{NEW},page_fans_city"))
+    assert len(values_of(body, "page_fans_city")) == 2
+
+
+def test_missing_metric(sim: Simulator) -> None:
+    error = error_of(get(sim), 400, 3001)
+    assert error["error_subcode"] == 1504028
+
+
+# --- tokens, paging, headers, routing ------------------------------------------------------
+
+
+def test_missing_token(sim: Simulator) -> None:
+    error = error_of(get(sim, token=None, metric=NEW), 400, 104)
+    assert error["message"] == "An access token is required to request this resource."
+    assert error["type"] == "OAuthException"
+
+
+def test_token_sources_are_logged_without_the_token(sim: Simulator) -> None:
+    ok(get(sim, metric=NEW))
+    ok(
+        requests.get(
+            f"{sim.url}/v24.0/{PAGE}/insights",
+            params={"metric": NEW},
+            headers={"Authorization": f"OAuth {TOKEN}"},
+            timeout=10,
+        )
+    )
+    ok(get(sim, token=None, metric=NEW, access_token=TOKEN))
+    get(sim, token=None, metric=NEW)
+    log = sim.requests()
+    assert [r.token_source for r in log] == ["header", "header", "query", "none"]
+    assert log[2].query == {"metric": NEW, "access_token": "REDACTED"}
+    assert all(isinstance(r, RecordedRequest) and r.page_id == PAGE for r in log)
+    assert log[0].method == "GET"
+    assert log[0].path == f"/v24.0/{PAGE}/insights"
+    assert log[0].time == SUMMER_NOW
+    assert TOKEN not in repr(log)
+
+
+def test_paging_echoes_the_token_and_shifts_the_window(sim: Simulator) -> None:
+    body = ok(get(sim, metric=NEW, period="day", since="1788332400", until="1788505200"))
+    previous = urlsplit(body["paging"]["previous"])
+    following = parse_qs(urlsplit(body["paging"]["next"]).query)
+    assert parse_qs(previous.query) == {
+        "access_token": [TOKEN],
+        "metric": [NEW],
+        "period": ["day"],
+        "since": ["1788159600"],
+        "until": ["1788332400"],
+    }
+    assert previous.path == f"/v24.0/{PAGE}/insights"
+    assert following["since"] == ["1788505200"]
+    assert following["until"] == ["1788678000"]
+    assert f"access_token={TOKEN}&" in body["paging"]["next"]
+
+
+def test_standard_headers(sim: Simulator) -> None:
+    response = get(sim, path=f"/v25.0/{PAGE}/insights", metric=NEW)
+    assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
+    assert response.headers["facebook-api-version"] == "v25.0"
+    app_usage = json.loads(response.headers["x-app-usage"])
+    assert set(app_usage) == {"call_count", "total_time", "total_cputime"}
+    business = json.loads(response.headers["x-business-use-case-usage"])
+    (usage,) = business[PAGE]
+    assert usage["type"] == "pages"
+    assert usage["estimated_time_to_regain_access"] == 0
+    page_usage = json.loads(response.headers["x-page-usage"])
+    for figures in (app_usage, usage, page_usage):
+        assert all(0 <= figures[k] <= 100 for k in ("call_count", "total_time", "total_cputime"))
+
+
+def test_usage_grows_with_calls_but_stays_plausible() -> None:
+    with Simulator(now=lambda: SUMMER_NOW) as simulator:
+        session = requests.Session()
+        for _ in range(60):
+            response = session.get(
+                f"{simulator.url}/{PAGE}/insights",
+                params={"metric": NEW, "access_token": TOKEN},
+                timeout=10,
+            )
+        (usage,) = json.loads(response.headers["x-business-use-case-usage"])[PAGE]
+    assert 0 < usage["call_count"] < 95
+
+
+@pytest.mark.parametrize(
+    "path", [f"/{PAGE}/insights", f"/{PAGE}/insights/", f"/v24.0/{PAGE}/insights/"]
+)
+def test_paths_with_and_without_version(sim: Simulator, path: str) -> None:
+    response = get(sim, path=path, metric=NEW)
+    ok(response)
+    assert response.headers["facebook-api-version"] == "v24.0"
+
+
+def test_non_numeric_page_id(sim: Simulator) -> None:
+    error = error_of(get(sim, page="me", metric=NEW), 400, 100)
+    assert error["error_subcode"] == 33
+    assert "Object with ID 'me' does not exist" in error["message"]
+
+
+def test_unknown_path(sim: Simulator) -> None:
+    error = error_of(get(sim, path="/v24.0/123/feed"), 400, 100)
+    assert error["message"].startswith("Unsupported get request")
+
+
+def test_other_methods_on_insights(sim: Simulator) -> None:
+    response = requests.post(f"{sim.url}/v24.0/{PAGE}/insights", data=b"x" * 200_000, timeout=10)
+    error = error_of(response, 400, 100)
+    assert error["message"].startswith("Unsupported post request")
+
+
+def test_a_broken_request_answers_500_and_the_server_goes_on() -> None:
+    broken = False
+
+    def clock() -> float:
+        if broken:
+            raise RuntimeError("clock broke")
+        return SUMMER_NOW
+
+    with Simulator(now=clock) as simulator:
+        broken = True
+        error_of(get(simulator, metric=NEW), 500, 1)
+        broken = False
+        ok(get(simulator, metric=NEW))
+
+
+def test_malformed_http_does_not_stop_the_server(sim: Simulator) -> None:
+    with socket.create_connection(("127.0.0.1", sim.port), timeout=5) as raw:
+        raw.sendall(b"\x00\xffNOT HTTP AT ALL\r\n\r\n")
+        raw.recv(4096)
+    ok(get(sim, metric=NEW))
+
+
+def test_latency_delays_answers() -> None:
+    with Simulator(now=lambda: SUMMER_NOW, latency=0.2) as simulator:
+        started = time.monotonic()
+        ok(get(simulator, metric=NEW))
+        assert time.monotonic() - started >= 0.2
+
+
+# --- scenarios ----------------------------------------------------------------------------
+
+
+# (HTTP status, code, error_subcode, start of the message)
+Expected = tuple[int, int, int | None, str]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "expected"),
+    [
+        (Scenario("invalid_token"), (400, 190, 460, "Error validating access token: The")),
+        (Scenario("expired_token"), (400, 190, 463, "Error validating access token: Session")),
+        (Scenario("permission_denied"), (403, 10, None, "(#10) Application does not have")),
+        (Scenario("permission_denied", {"code": 200}), (403, 200, None, "(#200) ")),
+        (Scenario("rate_limited"), (400, 80001, None, "(#80001) There have been too many")),
+        (Scenario("rate_limited", {"code": 4}), (403, 4, None, "(#4) Application request")),
+        (Scenario("rate_limited", {"code": 17}), (400, 17, None, "(#17) User request limit")),
+        (Scenario("rate_limited", {"code": 32}), (400, 32, None, "(#32) Page request limit")),
+        (Scenario("rate_limited", {"code": 613}), (400, 613, None, "(#613) Calls to this api")),
+        (Scenario("transient"), (500, 1, None, "An unknown error occurred")),
+        (Scenario("transient", {"status": 503}), (503, 1, None, "An unknown error occurred")),
+        (Scenario("transient", {"code": 2}), (400, 2, None, "(#2) Service temporarily")),
+    ],
+)
+def test_error_scenarios(sim: Simulator, scenario: Scenario, expected: Expected) -> None:
+    status, code, subcode, message = expected
+    sim.set_scenario(PAGE, scenario)
+    error = error_of(get(sim, metric=NEW), status, code)
+    assert error.get("error_subcode") == subcode
+    assert error["message"].startswith(message)
+    ok(get(sim, page="555", metric=NEW))  # other Pages are unaffected
+
+
+def test_expired_token_names_the_current_time(sim: Simulator) -> None:
+    sim.set_scenario(PAGE, Scenario("expired_token"))
+    error = error_of(get(sim, metric=NEW), 400, 190)
+    assert error["message"].endswith("The current time is Friday, 04-Sep-26 05:00:00 PDT.")
+
+
+def test_transient_code_2_is_transient(sim: Simulator) -> None:
+    sim.set_scenario(PAGE, Scenario("transient", {"code": 2}))
+    assert error_of(get(sim, metric=NEW), 400, 2)["is_transient"] is True
+
+
+def test_rate_limit_headers(sim: Simulator) -> None:
+    sim.set_scenario(PAGE, Scenario("rate_limited", {"minutes": 7}))
+    response = get(sim, metric=NEW)
+    (usage,) = json.loads(response.headers["x-business-use-case-usage"])[PAGE]
+    assert usage["call_count"] == 100
+    assert usage["estimated_time_to_regain_access"] == 7
+    sim.set_scenario(PAGE, Scenario("rate_limited", {"code": 4}))
+    response = get(sim, metric=NEW)
+    assert json.loads(response.headers["x-app-usage"])["call_count"] == 100
+
+
+def test_retired_metric_fails_requests_naming_it(sim: Simulator) -> None:
+    sim.set_scenario(PAGE, Scenario("retired_metric", {"metrics": [BLOCKED]}))
+    error = error_of(get(sim, metric=f"{NEW},{BLOCKED}"), 400, 100)
+    assert error["message"] == "(#100) The value must be a valid insights metric"
+    ok(get(sim, metric=NEW))
+
+
+def test_garbage(sim: Simulator) -> None:
+    sim.set_scenario(PAGE, Scenario("garbage"))
+    response = get(sim, metric=NEW)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    with pytest.raises(ValueError, match="Expecting value"):
+        response.json()
+
+
+def test_raw_body(sim: Simulator) -> None:
+    sim.set_scenario(
+        PAGE,
+        Scenario(
+            "body", {"status": 502, "body": "upstream <b>down</b>", "content_type": "text/html"}
+        ),
+    )
+    response = get(sim, metric=NEW)
+    assert response.status_code == 502
+    assert response.text == "upstream <b>down</b>"
+    assert response.headers["Content-Type"] == "text/html"
+
+
+def test_slow(sim: Simulator) -> None:
+    sim.set_scenario(PAGE, Scenario("slow", {"seconds": 0.3, "times": 1}))
+    started = time.monotonic()
+    ok(get(sim, metric=NEW))
+    assert time.monotonic() - started >= 0.3
+
+
+def test_unix_dialect(sim: Simulator) -> None:
+    sim.set_scenario(PAGE, Scenario("unix_dialect"))
+    body = ok(get(sim, metric=f"{NEW},{READ_RATIO}"))
+    for metric in (NEW, READ_RATIO):
+        for value in values_of(body, metric):
+            assert isinstance(value["value"], str)
+            assert value["end_time"] in {"1788418800", "1788505200"}
+    float(values_of(body, READ_RATIO)[0]["value"])
+    int(values_of(body, NEW)[0]["value"])
+    sim.clear_scenario(PAGE)
+    normal = ok(get(sim, metric=NEW))
+    assert [str(v["value"]) for v in values_of(normal, NEW)] == [
+        v["value"] for v in values_of(body, NEW)
+    ]
+
+
+def test_empty_data_and_empty_values(sim: Simulator) -> None:
+    sim.set_scenario(PAGE, Scenario("empty"))
+    assert ok(get(sim, metric=NEW)) == {"data": []}
+    sim.set_scenario(PAGE, Scenario("empty", {"mode": "values"}))
+    body = ok(get(sim, metric=f"{NEW},{BLOCKED}"))
+    assert [e["values"] for e in body["data"]] == [[], []]
+
+
+def test_spike_changes_only_the_latest_day(sim: Simulator) -> None:
+    window = {"since": "2026-08-25", "until": "2026-09-04"}
+    normal = ok(get(sim, metric=f"{BLOCKED},{REPORTED},{NEW}", **window))
+    sim.set_scenario(PAGE, Scenario("spike", {"factor": 3, "add": 50}))
+    spiked = ok(get(sim, metric=f"{BLOCKED},{REPORTED},{NEW}", **window))
+    for metric in (BLOCKED, REPORTED):
+        before, after = values_of(normal, metric), values_of(spiked, metric)
+        assert after[:-1] == before[:-1]
+        assert after[-1]["value"] == before[-1]["value"] * 3 + 50
+    assert values_of(spiked, NEW) == values_of(normal, NEW)
+
+
+def test_times_limits_a_scenario(sim: Simulator) -> None:
+    sim.set_scenario(PAGE, Scenario("transient", {"times": 2}))
+    error_of(get(sim, metric=NEW), 500, 1)
+    error_of(get(sim, metric=NEW), 500, 1)
+    ok(get(sim, metric=NEW))
+    ok(get(sim, metric=NEW))
+
+
+def test_clear_scenario(sim: Simulator) -> None:
+    sim.set_scenario(PAGE, Scenario("invalid_token"))
+    error_of(get(sim, metric=NEW), 400, 190)
+    sim.clear_scenario(PAGE)
+    ok(get(sim, metric=NEW))
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("no_such_scenario", {}),
+        ("rate_limited", {"code": 99999}),
+        ("rate_limited", {"minute": 5}),
+        ("slow", {"seconds": "long"}),
+        ("transient", {"times": 0}),
+        ("retired_metric", {}),
+    ],
+)
+def test_invalid_scenarios_are_refused(name: str, params: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="scenario"):
+        Scenario(name, params)
+
+
+# --- control API and bookkeeping ------------------------------------------------------------
+
+
+def test_request_count_and_reset_log(sim: Simulator) -> None:
+    get(sim, metric=NEW)
+    get(sim, page="42", metric=NEW)
+    get(sim, page="42", metric=NEW)
+    assert sim.request_count() == 3
+    assert sim.request_count("42") == 2
+    assert sim.request_count("7") == 0
+    sim.reset_log()
+    assert sim.request_count() == 0
+    assert sim.requests() == []
+
+
+def test_control_api(sim: Simulator) -> None:
+    assert put_scenario(sim, PAGE, {"name": "permission_denied", "params": {}}).status_code == 204
+    error_of(get(sim, metric=NEW), 403, 10)
+    deleted = requests.delete(f"{sim.url}/_sim/pages/{PAGE}/scenario", timeout=10)
+    assert deleted.status_code == 204
+    ok(get(sim, metric=NEW))
+    get(sim, page="42", metric=NEW, token=None)
+
+    log = requests.get(f"{sim.url}/_sim/requests", timeout=10).json()
+    assert log["total"] == 3
+    assert log["by_page"] == {PAGE: 2, "42": 1}
+    assert log["log"][0]["page_id"] == PAGE
+    assert set(log["log"][0]) == {"method", "path", "page_id", "query", "token_source", "time"}
+
+    assert put_scenario(sim, PAGE, {"name": "transient", "params": {"times": 1}}).status_code == 204
+    assert requests.post(f"{sim.url}/_sim/reset", timeout=10).status_code == 204
+    ok(get(sim, metric=NEW))
+    assert requests.get(f"{sim.url}/_sim/requests", timeout=10).json()["total"] == 1
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"name": "bogus"}, {"params": {}}, ["invalid_token"], {"name": "slow", "params": [1]}],
+)
+def test_control_api_refuses_bad_scenarios(sim: Simulator, payload: object) -> None:
+    response = put_scenario(sim, PAGE, payload)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"]
+
+
+def test_control_api_refuses_non_json(sim: Simulator) -> None:
+    response = requests.put(f"{sim.url}/_sim/pages/{PAGE}/scenario", data="{", timeout=10)
+    assert response.status_code == 400
+
+
+def test_stop_is_idempotent_and_frees_the_port() -> None:
+    simulator = Simulator(now=lambda: SUMMER_NOW)
+    simulator.start()
+    port = simulator.port
+    simulator.stop()
+    simulator.stop()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/{PAGE}/insights", timeout=2)
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def run_cli(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "exporter.simulator", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_cli_serves_until_sigterm() -> None:
+    process = run_cli("--listen", "127.0.0.1:0", "--scenario", '777=rate_limited:{"code": 17}')
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        assert line.startswith("simulator listening on http://127.0.0.1:")
+        url = line.removeprefix("simulator listening on ")
+        response = requests.get(
+            f"{url}/v24.0/{PAGE}/insights",
+            params={"metric": NEW, "access_token": TOKEN},
+            timeout=10,
+        )
+        assert len(response.json()["data"][0]["values"]) == 2
+        limited = requests.get(
+            f"{url}/v24.0/777/insights", params={"metric": NEW, "access_token": TOKEN}, timeout=10
+        )
+        assert limited.json()["error"]["code"] == 17
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    assert process.returncode == 0
+    assert stderr == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--listen", "nonsense"),
+        ("--latency", "-1"),
+        ("--scenario", "123=no_such"),
+        ("--scenario", "123=slow:{not json"),
+        ("--bogus",),
+    ],
+)
+def test_cli_rejects_bad_arguments(args: tuple[str, ...]) -> None:
+    process = run_cli(*args)
+    _, stderr = process.communicate(timeout=10)
+    assert process.returncode == 2
+    assert "usage:" in stderr
+    assert "Traceback" not in stderr
