@@ -109,6 +109,10 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = REQUEST_TIMEOUT_SECONDS
     server_version = f"messenger-insights-exporter/{__version__}"
     sys_version = ""
+    # Answer even a garbled request line with a status line, in plain text.
+    default_request_version = "HTTP/1.0"
+    error_content_type = "text/plain; charset=utf-8"
+    error_message_format = "%(code)d %(message)s\n"
 
     def do_GET(self) -> None:
         self._route(head=False)

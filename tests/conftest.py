@@ -164,7 +164,7 @@ LABEL_OF = {
 }
 
 
-def expected_from_simulator(
+def expected_from_simulator(  # noqa: PLR0917 - reads like the query it makes
     sim: Simulator, page_id: str, metric: str, period: str = "day",
     breakdowns: tuple[str, ...] = (), extra: dict[str, str] | None = None,
 ) -> tuple[float, dict[Labels, float]]:

@@ -22,7 +22,7 @@ metrics:
 """
 
 
-def config(url: str, pages: list[str], interval: str = "1s", stale_after: str | None = None,
+def config(url: str, pages: list[str], *, interval: str = "1s", stale_after: str | None = None,
            retries: int = 0, metrics: str = METRICS) -> str:
     page_list = "\n".join(f'  - id: "{page}"' for page in pages)
     stale = f"stale_after: {stale_after}" if stale_after else ""
