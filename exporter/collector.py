@@ -14,9 +14,11 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from exporter.catalog import CATALOG, exported_name, help_text
-from exporter.config import RefreshConfig
+from exporter.config import MetricSpec, RefreshConfig
 from exporter.durations import format_duration
 from exporter.snapshots import PageSnapshot, SnapshotStore
+
+BASELINE_SUFFIX = "_baseline"
 
 PAGE_METRICS: dict[str, str] = {
     "messenger_insights_page_info": "Configured Facebook Pages; always 1, with the Page name.",
@@ -83,10 +85,17 @@ class InsightsCollector(Collector):
                     continue
                 key = (page_id, spec.name, spec.period)
                 end_times[key] = max(data.end_time, end_times.get(key, 0.0))
-                for values, value in data.series:
-                    labels = {"page_id": page_id, "period": spec.period}
-                    labels.update(zip(data.label_names, values, strict=True))
-                    family.samples.append(Sample(name, labels, value))
+                _add_series(family, page_id, spec.period, data.label_names, data.series)
+                if data.baseline:
+                    baseline_name = name + BASELINE_SUFFIX
+                    baseline_family = families.get(baseline_name)
+                    if baseline_family is None:
+                        meaning = spec.help or CATALOG[spec.name].meaning
+                        baseline_family = Metric(
+                            baseline_name, baseline_help(meaning, spec, interval), "gauge"
+                        )
+                        families[baseline_name] = baseline_family
+                    _add_series(baseline_family, page_id, spec.period, data.label_names, data.baseline)
         yield from families.values()
         end_family = Metric(
             "messenger_insights_data_end_timestamp_seconds",
@@ -116,6 +125,26 @@ class InsightsCollector(Collector):
                 flag = 1 if metric in snapshot.rejected else 0
                 rejected.add_sample(rejected.name, {**page, "metric": metric}, flag)
         yield from (info, up, last_success, duration, rejected)
+
+
+def _add_series(
+    family: Metric,
+    page_id: str,
+    period: str,
+    label_names: tuple[str, ...],
+    series: tuple[tuple[tuple[str, ...], float], ...],
+) -> None:
+    for values, value in series:
+        labels = {"page_id": page_id, "period": period}
+        labels.update(zip(label_names, values, strict=True))
+        family.samples.append(Sample(family.name, labels, value))
+
+
+def baseline_help(meaning: str, spec: MetricSpec, interval: str) -> str:
+    return (
+        f"Mean daily value over the {spec.baseline} complete days before the latest one "
+        f"(fewer when the API has fewer) of: {help_text(meaning, spec.name, interval)}"
+    )
 
 
 def _family(name: str) -> Metric:

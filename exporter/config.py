@@ -22,6 +22,8 @@ DEFAULT_VERSION = "v24.0"
 # Where a Page token comes from when neither the Page nor defaults: says.
 DEFAULT_TOKEN_ENV = "META_PAGE_TOKEN"  # noqa: S105 - a variable name, not a secret
 MAX_WINDOW_SECONDS = 90 * 86400
+DEFAULT_BASELINE_DAYS = 7
+MAX_BASELINE_DAYS = 89  # with the latest day, 90 days: the longest window allowed
 
 # Relative windows the Graph API takes as date_preset, limited to those of 90 days or less
 # (the API refuses windows over 93 days).
@@ -76,11 +78,25 @@ class MetricSpec:
     window: Window = Window()
     breakdowns: tuple[str, ...] = ()
     help: str | None = None
+    # Complete days before the latest one whose mean is exported as the metric's baseline.
+    baseline_days: int = DEFAULT_BASELINE_DAYS
+
+    @property
+    def baseline(self) -> int:
+        """Days in the baseline; 0 when there is none (it exists for period day only)."""
+        return self.baseline_days if self.period == "day" else 0
+
+    @property
+    def request_window(self) -> Window:
+        """The window asked of the API: a baseline needs its days in the same answer."""
+        if self.window == Window() and self.baseline:
+            return Window(range_seconds=(self.baseline + 1) * 86400)
+        return self.window
 
     @property
     def group_key(self) -> tuple[str, Window, tuple[str, ...]]:
         """Metrics sharing this key are fetched together, in one request."""
-        return (self.period, self.window, self.breakdowns)
+        return (self.period, self.request_window, self.breakdowns)
 
     @property
     def series_key(self) -> tuple[str, str, tuple[str, ...]]:
@@ -408,7 +424,9 @@ class _Validator:
         if not isinstance(raw, dict):
             self.problem(path, f"must be a metric name or a mapping with a name, got {_kind(raw)}")
             return None
-        section = self.mapping(raw, path, ("name", "period", "range", "date_preset", "breakdowns", "help"))
+        section = self.mapping(
+            raw, path, ("name", "period", "range", "date_preset", "breakdowns", "help", "baseline_days")
+        )
         help_text = None
         if "help" in section:
             help_text = self.string(section["help"], (*path, "help"))
@@ -422,9 +440,19 @@ class _Validator:
             period = text or period
         window = self.window(section, path)
         breakdowns = self.breakdowns(section.get("breakdowns"), (*path, "breakdowns"), name, help_text)
-        if name is None or breakdowns is None or window is None:
+        baseline_days = self.baseline_days(section, path, period)
+        if name is None or breakdowns is None or window is None or baseline_days is None:
             return None
-        return MetricSpec(name, period, window, breakdowns, help_text)
+        return MetricSpec(name, period, window, breakdowns, help_text, baseline_days)
+
+    def baseline_days(self, section: dict[str, Any], path: yaml_source.Path, period: str) -> int | None:
+        if "baseline_days" not in section:
+            return DEFAULT_BASELINE_DAYS if period == "day" else 0
+        days = self.integer(section["baseline_days"], (*path, "baseline_days"), 0, MAX_BASELINE_DAYS)
+        if days and period != "day":
+            self.problem((*path, "baseline_days"), f"a baseline is for period day, not {period}")
+            return None
+        return days
 
     def metric_name(self, raw: Any, path: yaml_source.Path, *, custom: bool) -> str | None:
         if raw is None:

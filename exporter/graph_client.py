@@ -45,6 +45,7 @@ class InsightsQuery:
     period: str
     window: Window
     breakdowns: tuple[str, ...] = ()
+    baselines: tuple[tuple[str, int], ...] = ()  # metric -> baseline days, where asked
 
     def params(self, now: float) -> dict[str, str]:
         params = {"metric": ",".join(self.metrics), "period": self.period}
@@ -120,7 +121,9 @@ class GraphClient:
                     f"{query.page_id}/insights", query.params(self.clock()), token, query.page_id
                 )
                 try:
-                    data = parse_insights(document, query.metrics, query.period, query.breakdowns)
+                    data = parse_insights(
+                        document, query.metrics, query.period, query.breakdowns, dict(query.baselines)
+                    )
                 except ResponseError as exc:
                     self.metrics.request_failed("decode")
                     raise GraphError("decode", str(exc)) from None

@@ -25,12 +25,18 @@ class ResponseError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class MetricData:
-    """One metric's latest values: label names, and a value per label-value tuple."""
+    """One metric's latest values: label names, and a value per label-value tuple.
+
+    `baseline` holds, for the same label values, the mean daily value over the days
+    before the latest one (`baseline_days` of them); empty when none was asked for.
+    """
 
     name: str
     end_time: float
     label_names: tuple[str, ...]
     series: tuple[tuple[LabelValues, float], ...]
+    baseline: tuple[tuple[LabelValues, float], ...] = ()
+    baseline_days: int = 0
 
 
 def decode_json(body: bytes) -> Any:
@@ -41,12 +47,17 @@ def decode_json(body: bytes) -> Any:
 
 
 def parse_insights(
-    document: Any, metrics: Iterable[str], period: str, breakdowns: tuple[str, ...]
+    document: Any,
+    metrics: Iterable[str],
+    period: str,
+    breakdowns: tuple[str, ...],
+    baselines: Mapping[str, int] | None = None,
 ) -> dict[str, MetricData]:
     """The latest values of each requested metric found in the answer.
 
     A metric the answer leaves out, or answers with no values, is absent from the result:
     that means "no data", not an error. Anything malformed raises ResponseError.
+    `baselines` maps a metric to the number of days before the latest whose mean to keep.
     """
     if not isinstance(document, dict):
         raise ResponseError(f"answer is {_kind(document)}, not an object")
@@ -73,44 +84,49 @@ def parse_insights(
             rows.setdefault(name, []).append(row)
     result: dict[str, MetricData] = {}
     for name, metric_rows in rows.items():
-        latest = _latest(name, metric_rows, breakdowns)
+        latest = _latest(name, metric_rows, breakdowns, (baselines or {}).get(name, 0))
         if latest is not None:
             result[name] = latest
     return result
 
 
 def _latest(
-    name: str, rows: list[Mapping[str, Any]], breakdowns: tuple[str, ...]
+    name: str, rows: list[Mapping[str, Any]], breakdowns: tuple[str, ...], baseline_days: int
 ) -> MetricData | None:
-    dated = [(parse_end_time(row.get("end_time"), name), row) for row in rows]
-    if not dated:
-        return None
-    end_time = max(when for when, _ in dated)
     non_negative = CATALOG[name].non_negative if name in CATALOG else False
+    by_time: dict[float, dict[LabelValues, float]] = {}
     has_object = False
-    series: dict[LabelValues, float] = {}
-    for when, row in dated:
-        if when != end_time:
-            continue
+    for row in rows:
+        when = parse_end_time(row.get("end_time"), name)
         labels = tuple(_dimension(row, dimension, name) for dimension in breakdowns)
+        values = by_time.setdefault(when, {})
         raw = row.get("value")
         if isinstance(raw, dict):
             has_object = True
             for key, item in raw.items():
-                series[(*labels, str(key))] = parse_value(item, name, non_negative)
+                values[(*labels, str(key))] = parse_value(item, name, non_negative)
         else:
-            series[labels] = parse_value(raw, name, non_negative)
-    if not series:
-        return None  # only empty objects: the API's way of saying "no data"
+            values[labels] = parse_value(raw, name, non_negative)
+    if not by_time:
+        return None
+    end_time = max(by_time)
     label_names = tuple(BREAKDOWN_LABELS[d] for d in breakdowns)
     if has_object:
         label_names = (*label_names, OBJECT_KEY_LABEL)
-        # A row with a plain number beside object rows has no key; give it an empty one.
-        series = {
-            (values if len(values) == len(label_names) else (*values, "")): v
-            for values, v in series.items()
+        # A plain number beside object values has no key; give it an empty one.
+        by_time = {
+            when: {(k if len(k) == len(label_names) else (*k, "")): v for k, v in values.items()}
+            for when, values in by_time.items()
         }
-    return MetricData(name, end_time, label_names, tuple(series.items()))
+    latest = by_time[end_time]
+    if not latest:
+        return None  # only empty objects: the API's way of saying "no data"
+    earlier = sorted((when for when in by_time if when < end_time), reverse=True)[:baseline_days]
+    baseline = tuple(
+        (labels, sum(by_time[when].get(labels, 0.0) for when in earlier) / len(earlier))
+        for labels in latest
+    ) if earlier else ()
+    return MetricData(name, end_time, label_names, tuple(latest.items()), baseline, len(earlier))
 
 
 def _dimension(row: Mapping[str, Any], dimension: str, metric: str) -> str:

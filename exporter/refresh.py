@@ -29,7 +29,12 @@ def group_specs(specs: tuple[MetricSpec, ...]) -> list[tuple[MetricSpec, ...]]:
 def query_for(page_id: str, specs: tuple[MetricSpec, ...]) -> InsightsQuery:
     first = specs[0]
     return InsightsQuery(
-        page_id, tuple(s.name for s in specs), first.period, first.window, first.breakdowns
+        page_id,
+        tuple(s.name for s in specs),
+        first.period,
+        first.request_window,
+        first.breakdowns,
+        tuple((s.name, s.baseline) for s in specs if s.baseline),
     )
 
 

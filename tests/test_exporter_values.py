@@ -131,3 +131,57 @@ def test_one_request_per_group_with_the_token_in_a_header(
     # The simulator echoes the token in paging URLs, as Meta does; it must never come out.
     for text in (exporter.logs(), exporter.scrape().text, requests.get(exporter.url, timeout=5).text):
         assert TOKEN not in text
+
+
+def test_baselines_from_the_same_request(
+    simulator: Simulator, start_exporter: Callable[..., RunningExporter]
+) -> None:
+    simulator.set_scenario(PAGE_B, Scenario("spike"))
+    config = f"""
+graph_api: {{base_url: "{simulator.url}"}}
+pages: [{{id: "{PAGE_A}"}}, {{id: "{PAGE_B}"}}]
+metrics:
+  - name: page_messages_blocked_conversations_unique
+  - name: page_messages_reported_conversations_unique
+    baseline_days: 3
+  - name: page_messages_new_conversations_unique
+    baseline_days: 0
+  - name: page_messages_sent
+    period: week
+"""
+    exporter = start_exporter(config, env=exporter_env(META_PAGE_TOKEN=TOKEN))
+    scrape = exporter.scrape()
+    for page in (PAGE_A, PAGE_B):
+        for metric, days in (("page_messages_blocked_conversations_unique", 7),
+                             ("page_messages_reported_conversations_unique", 3)):
+            requests_made = [r for r in simulator.requests() if r.page_id == page and metric in r.query["metric"]]
+            (request,) = requests_made
+            assert int(request.query["until"]) - int(request.query["since"]) == (days + 1) * 86400
+            daily = _daily_values(simulator, page, metric, days + 1)
+            assert len(daily) == days + 1
+            assert scrape.get(f"messenger_insights_{metric}", page_id=page, period="day") == daily[-1]
+            baseline = scrape.get(f"messenger_insights_{metric}_baseline", page_id=page, period="day")
+            assert baseline == sum(daily[:-1]) / days
+        assert scrape.series("messenger_insights_page_messages_new_conversations_unique_baseline") == {}
+        assert scrape.series("messenger_insights_page_messages_sent_baseline") == {}
+        (plain,) = [r for r in simulator.requests()
+                    if r.page_id == page and r.query["metric"] == "page_messages_new_conversations_unique"]
+        assert "since" not in plain.query  # no baseline: the API's default window
+    spiking = scrape.get("messenger_insights_page_messages_blocked_conversations_unique", page_id=PAGE_B, period="day")
+    normal = scrape.get("messenger_insights_page_messages_blocked_conversations_unique_baseline",
+                        page_id=PAGE_B, period="day")
+    assert spiking is not None and normal is not None and spiking > 5 * normal
+    assert "complete days before the latest one" in scrape.help[
+        "messenger_insights_page_messages_blocked_conversations_unique_baseline"]
+
+
+def _daily_values(simulator: Simulator, page: str, metric: str, days: int) -> list[float]:
+    """The last `days` complete daily values, oldest first, read straight from the simulator."""
+    import time
+
+    now = int(time.time())
+    answer = requests.get(f"{simulator.url}/v24.0/{page}/insights",
+                          params={"metric": metric, "period": "day", "since": str(now - days * 86400),
+                                  "until": str(now)},
+                          headers={"Authorization": "Bearer oracle-token"}, timeout=10).json()
+    return [float(row["value"]) for row in answer["data"][0]["values"]]

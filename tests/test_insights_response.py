@@ -204,3 +204,28 @@ def test_any_bytes_decode_or_raise_response_error(body: bytes) -> None:
         pass
     except ValueError:
         pass  # JSON with NaN decodes; re-encoding it is not the parser's concern
+
+
+def test_baseline_is_the_mean_of_the_days_before_the_latest() -> None:
+    day = 86400
+    rows = [{"value": v, "end_time": str(int(SEP4 - i * day)), "messaging_channel": ch}
+            for i, (v, ch) in enumerate([(50, "messenger"), (2, "messenger"), (4, "messenger"),
+                                         (6, "messenger"), (100, "messenger")])]
+    rows += [{"value": 9, "end_time": str(int(SEP4)), "messaging_channel": "instagram"},
+             {"value": 3, "end_time": str(int(SEP4 - day)), "messaging_channel": "instagram"}]
+    doc = answer(entry("page_messages_sent", rows))
+    data = parse_insights(doc, ["page_messages_sent"], "day", ("messaging_channel",),
+                          {"page_messages_sent": 3})["page_messages_sent"]
+    assert dict(data.series) == {("messenger",): 50.0, ("instagram",): 9.0}
+    # The 3 days before the latest: messenger 2, 4, 6; instagram 3 and nothing (0) twice.
+    assert data.baseline_days == 3
+    assert dict(data.baseline) == {("messenger",): 4.0, ("instagram",): 1.0}
+
+
+def test_no_baseline_without_earlier_days_or_when_not_asked() -> None:
+    doc = answer(entry("page_messages_sent", [{"value": 5, "end_time": str(int(SEP4))}]))
+    assert parse_insights(doc, ["page_messages_sent"], "day", (), {"page_messages_sent": 7})[
+        "page_messages_sent"].baseline == ()
+    doc = answer(entry("page_messages_sent", [{"value": 5, "end_time": str(int(SEP4))},
+                                              {"value": 3, "end_time": str(int(SEP3))}]))
+    assert parse_insights(doc, ["page_messages_sent"], "day", ())["page_messages_sent"].baseline == ()
