@@ -96,7 +96,7 @@ class InsightsCollector(Collector):
                         )
                         families[baseline_name] = baseline_family
                     _add_series(baseline_family, page_id, spec.period, data.label_names, data.baseline)
-        yield from families.values()
+        yield from (family for family in families.values() if family.samples)
         end_family = Metric(
             "messenger_insights_data_end_timestamp_seconds",
             PAGE_METRICS["messenger_insights_data_end_timestamp_seconds"],
