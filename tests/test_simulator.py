@@ -781,3 +781,17 @@ def test_cli_rejects_bad_arguments(args: tuple[str, ...]) -> None:
     assert process.returncode == 2
     assert "usage:" in stderr
     assert "Traceback" not in stderr
+
+
+def test_breakdown_rows_of_a_count_add_up_to_its_total() -> None:
+    import datetime as dt
+
+    from exporter.simulator.breakdowns import rows
+    from exporter.simulator.values import daily_value
+
+    day = dt.date(2026, 9, 3)
+    for metric in ("page_messages_sent", "page_messages_new_conversations_unique"):
+        total = daily_value("987", metric, day)
+        dims = ("messaging_channel", "recurring_notifications_topic")
+        split = sum(daily_value("987", metric, day, row) for row in rows(dims))
+        assert abs(split - total) <= len(rows(dims)) / 2  # rounding of each row only

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from exporter.simulator.breakdowns import Row
+from exporter.simulator.breakdowns import DIMENSION_VALUES, Row
 
 Number = int | float
 # A metric's daily value for one Page and breakdown row.
@@ -92,12 +92,29 @@ def daily_value(page_id: str, metric: str, day: dt.date, row: Row = ()) -> Numbe
     if metric == CONNECTIONS:
         return _connections(page_id, day, row)
     shape = profile(metric)
+    if row and shape.aggregate == "sum":
+        # Counts split the Page's total among the rows, so a breakdown adds up (give or
+        # take rounding) to the value asked for without one.
+        return _shape(float(daily_value(page_id, metric, day)) * _share(page_id, metric, row),
+                      shape.decimals)
     raw = shape.low + (shape.high - shape.low) * unit(
         page_id, metric, day.isoformat(), *_row_parts(row)
     )
     if shape.scaled:
         raw *= _page_size(page_id)
     return _shape(raw, shape.decimals)
+
+
+def _share(page_id: str, metric: str, row: Row) -> float:
+    """The row's part of the whole: per dimension, a stable weight over that dimension's values."""
+    share = 1.0
+    for dimension, value in row:
+        weights = {
+            choice: 0.2 + unit("share", page_id, metric, dimension, choice)
+            for choice in DIMENSION_VALUES[dimension]
+        }
+        share *= weights[value] / sum(weights.values())
+    return share
 
 
 def aggregate(metric: str, days: Sequence[dt.date], series: DailySeries) -> Number:
