@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from prometheus_client import (
     CollectorRegistry,
@@ -22,7 +23,7 @@ from exporter.graph_client import GraphClient
 from exporter.redact import Secret
 from exporter.refresh import PageRefresher
 from exporter.self_metrics import SelfMetrics
-from exporter.snapshots import PageSnapshot, SnapshotStore
+from exporter.snapshots import ErrorInfo, PageSnapshot, SnapshotStore
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +74,19 @@ class Exporter:
                 extra={"page_id": page_id, "up": int(snapshot.up),
                        "seconds": round(time.monotonic() - started, 3)},
             )
-        except Exception:
+        except Exception as exc:
             log.exception("refresh failed unexpectedly", extra={"page_id": page_id})
+            self._mark_failed(page, f"internal error: {type(exc).__name__}")
         finally:
             with self._refreshing_lock:
                 self._refreshing.discard(page_id)
+
+    def _mark_failed(self, page: PageConfig, message: str) -> None:
+        """A refresh that broke still counts as attempted, and the Page as down."""
+        previous = self.store.get(page.id) or PageSnapshot(page)
+        self.store.put(replace(
+            previous, attempted=True, up=False, last_error=ErrorInfo("internal", message, time.time())
+        ))
 
     def refresh_all_once(self) -> bool:
         """Refresh every Page once, max_concurrency at a time; True if every Page is up."""

@@ -56,5 +56,7 @@ def read_token(source: TokenSource, environ: Mapping[str, str]) -> Secret | str:
         return f"{source.describe()} is empty"
     if any(ch.isspace() for ch in value):
         return f"{source.describe()} holds more than one word; it must hold just the token"
+    if not value.isascii() or not value.isprintable():
+        return f"{source.describe()} holds characters an access token cannot have"
     register_secret(value)
     return Secret(value)

@@ -68,14 +68,11 @@ class PageRefresher:
             if wanted:
                 fetch.group(wanted)
 
-        stale_after = self.refresh_config.stale_after
-        fetched_specs = {result.spec for result in fetch.results}
+        # Entries whose request failed keep their last good values until stale_after.
         carried = tuple(
             result
-            for result in previous.fresh_results(now, stale_after)
-            if result.spec not in fetched_specs
-            and result.spec in fetch.failed
-            and result.spec.name not in fetch.rejected
+            for result in previous.fresh_results(now, self.refresh_config.stale_after)
+            if result.spec in fetch.failed
         )
         up = not fetch.errors
         finished = self.clock()

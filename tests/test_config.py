@@ -193,3 +193,13 @@ def test_tokens_are_read_and_stripped(tmp_path: Path) -> None:
     tokens = resolve_tokens(load_text(text), {"META_PAGE_TOKEN": "EAAB-env-token-456"})
     assert tokens == {"1": Secret("EAAB-file-token-123"), "2": Secret("EAAB-env-token-456")}
     assert "EAAB" not in repr(tokens)
+
+
+def test_token_with_characters_a_header_cannot_carry_is_refused() -> None:
+    config = load_text("pages:\n  - id: '1'\n", "t.yaml")
+    with pytest.raises(ConfigError) as caught:
+        resolve_tokens(config, {"META_PAGE_TOKEN": "EAAB\u00e9t\u00e9-token"})
+    assert caught.value.problems == [
+        "t.yaml: pages[0] (Page 1): environment variable META_PAGE_TOKEN holds characters an access "
+        "token cannot have"
+    ]
