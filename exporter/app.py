@@ -7,10 +7,11 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from prometheus_client import (
     CollectorRegistry,
+    Gauge,
     GCCollector,
     PlatformCollector,
     ProcessCollector,
@@ -19,11 +20,13 @@ from prometheus_client import (
 
 from exporter.collector import InsightsCollector
 from exporter.config import Config, PageConfig
+from exporter.governor import RateLimitGovernor, ThrottleCollector
 from exporter.graph_client import GraphClient
 from exporter.redact import Secret
 from exporter.refresh import PageRefresher
 from exporter.self_metrics import SelfMetrics
 from exporter.snapshots import ErrorInfo, PageSnapshot, SnapshotStore
+from exporter.token_check import TokenChecker, TokenCollector
 
 log = logging.getLogger(__name__)
 
@@ -31,24 +34,69 @@ log = logging.getLogger(__name__)
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a config load produces: what a reload swaps in at once."""
+
+    config: Config
+    tokens: Mapping[str, Secret]
+    app_secret: Secret | None = None
+
+
 class Exporter:
-    def __init__(self, config: Config, tokens: Mapping[str, Secret]) -> None:
-        self.config = config
-        self.tokens = dict(tokens)
-        self.pages: dict[str, PageConfig] = {page.id: page for page in config.pages}
+    def __init__(self, settings: Settings) -> None:
         self.stop_event = threading.Event()
         self.registry = CollectorRegistry(auto_describe=False)
         self.self_metrics = SelfMetrics(self.registry)
         self.store = SnapshotStore()
-        self.store.keep_only(config.pages)
-        self.client = GraphClient(config.graph_api, self.self_metrics, stop=self.stop_event)
-        self.refresher = PageRefresher(self.client, self.store, config.refresh)
-        self.registry.register(InsightsCollector(self.store, config.refresh))
+        self.governor = RateLimitGovernor(settings.config.graph_api.max_usage_ratio)
+        self._refreshing: set[str] = set()
+        self._refreshing_lock = threading.Condition()
+        self._apply(settings)
+        self.registry.register(InsightsCollector(self.store, lambda: self.config.refresh))
+        self.registry.register(ThrottleCollector(self.governor, lambda: list(self.pages)))
+        self.registry.register(TokenCollector(lambda: self.token_checker))
+        self.reload_ok = Gauge(
+            "messenger_insights_config_last_reload_successful",
+            "1 if the last config reload succeeded (or nothing was reloaded yet), else 0.",
+            registry=self.registry,
+        )
+        self.reload_time = Gauge(
+            "messenger_insights_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful config load.",
+            registry=self.registry,
+        )
+        self.reload_ok.set(1)
+        self.reload_time.set(time.time())
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
-        self._refreshing: set[str] = set()
-        self._refreshing_lock = threading.Lock()
+
+    def _apply(self, settings: Settings) -> None:
+        """Swap in a config: kept Pages keep their values, removed ones vanish."""
+        config = settings.config
+        self.settings = settings
+        self.config = config
+        self.tokens = dict(settings.tokens)
+        self.pages: dict[str, PageConfig] = {page.id: page for page in config.pages}
+        self.governor.max_usage_ratio = config.graph_api.max_usage_ratio
+        self.client = GraphClient(
+            config.graph_api, self.self_metrics, self.governor,
+            app_secret=settings.app_secret, stop=self.stop_event,
+        )
+        self.refresher = PageRefresher(self.client, self.store, config.refresh)
+        self.token_checker: TokenChecker | None = None
+        if config.graph_api.app_id is not None and settings.app_secret is not None:
+            self.token_checker = TokenChecker(self.client, config.graph_api.app_id, settings.app_secret)
+        self.store.keep_only(config.pages)
+
+    def reload(self, settings: Settings) -> None:
+        self._apply(settings)
+        self.reload_ok.set(1)
+        self.reload_time.set(time.time())
+
+    def reload_failed(self) -> None:
+        self.reload_ok.set(0)
 
     def snapshots(self) -> Mapping[str, PageSnapshot]:
         return self.store.snapshots()
@@ -59,7 +107,8 @@ class Exporter:
     def refresh_page(self, page_id: str) -> None:
         """Refresh one Page; never raises, never runs twice at once for one Page."""
         page = self.pages.get(page_id)
-        if page is None or self.stop_event.is_set():
+        token = self.tokens.get(page_id)
+        if page is None or token is None or self.stop_event.is_set():
             return
         with self._refreshing_lock:
             if page_id in self._refreshing:
@@ -68,7 +117,7 @@ class Exporter:
             self._refreshing.add(page_id)
         try:
             started = time.monotonic()
-            snapshot = self.refresher.refresh(page, self.tokens[page_id])
+            snapshot = self.refresher.refresh(page, token)
             log.debug(
                 "refreshed Page",
                 extra={"page_id": page_id, "up": int(snapshot.up),
@@ -80,6 +129,17 @@ class Exporter:
         finally:
             with self._refreshing_lock:
                 self._refreshing.discard(page_id)
+                self._refreshing_lock.notify_all()
+
+    def check_tokens(self) -> None:
+        """Check every Page token with /debug_token, where an app id and secret are set."""
+        checker = self.token_checker
+        if checker is None or self.stop_event.is_set():
+            return
+        try:
+            checker.check(self.tokens)
+        except Exception:
+            log.exception("token check failed unexpectedly")
 
     def _mark_failed(self, page: PageConfig, message: str) -> None:
         """A refresh that broke still counts as attempted, and the Page as down."""
@@ -90,9 +150,19 @@ class Exporter:
 
     def refresh_all_once(self) -> bool:
         """Refresh every Page once, max_concurrency at a time; True if every Page is up."""
+        self.check_tokens()
         with ThreadPoolExecutor(self.config.graph_api.max_concurrency) as pool:
             list(pool.map(self.refresh_page, self.pages))
         return all(snapshot.up for snapshot in self.store.snapshots().values())
 
-    def stop(self) -> None:
+    def stop(self, grace_seconds: float) -> None:
+        """No new requests; wait up to `grace_seconds` for refreshes in flight to finish."""
         self.stop_event.set()
+        deadline = time.monotonic() + grace_seconds
+        with self._refreshing_lock:
+            while self._refreshing and (left := deadline - time.monotonic()) > 0:
+                self._refreshing_lock.wait(left)
+            if self._refreshing:
+                log.warning("refreshes still running at shutdown; abandoning them",
+                            extra={"page_ids": ",".join(sorted(self._refreshing))})
+

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import platform
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
 
 from prometheus_client import generate_latest
 
 from exporter import __version__
-from exporter.app import Exporter
-from exporter.config import Config, ConfigError, load_file
-from exporter.credentials import resolve_tokens
-from exporter.http_server import HttpServer, ListenAddressError, parse_listen_address
+from exporter.app import Exporter, Settings
+from exporter.config import ConfigError
+from exporter.http_server import Endpoint, HttpServer, ListenAddressError, parse_listen_address
 from exporter.logs import FORMATS, LEVELS, setup_logging
-from exporter.redact import Secret, scrub
+from exporter.redact import scrub
+from exporter.reloader import Reloader, load_settings
+from exporter.web_config import BasicAuth, WebConfig, load_web_config
 
 log = logging.getLogger("exporter")
 
@@ -29,10 +29,14 @@ PROGRAM = "messenger-insights-exporter"
 DEFAULT_LISTEN = ":10490"
 
 
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
 @dataclass(frozen=True, slots=True)
 class Options:
     config_file: str
     listen_address: str
+    web_config_file: str | None
     log_level: str
     log_format: str
     demo: bool
@@ -50,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="YAML config file (default: config.yaml)")
     parser.add_argument("--web.listen-address", dest="listen_address", default=DEFAULT_LISTEN,
                         metavar="[HOST]:PORT", help=f"address to serve /metrics on (default: {DEFAULT_LISTEN})")
+    parser.add_argument("--web.config.file", dest="web_config_file", default=None, metavar="PATH",
+                        help="exporter-toolkit web config: TLS and basic auth for every endpoint")
     parser.add_argument("--log.level", dest="log_level", default="info", choices=list(LEVELS),
                         help="log level (default: info)")
     parser.add_argument("--log.format", dest="log_format", default="text", choices=FORMATS,
@@ -73,8 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROGRAM}, version {__version__} (python {platform.python_version()})")
         return 0
     options = Options(
-        namespace.config_file, namespace.listen_address, namespace.log_level,
-        namespace.log_format, namespace.demo, namespace.once, namespace.check_config,
+        namespace.config_file, namespace.listen_address, namespace.web_config_file,
+        namespace.log_level, namespace.log_format, namespace.demo, namespace.once,
+        namespace.check_config,
     )
     setup_logging(options.log_level, options.log_format)
     try:
@@ -91,11 +98,17 @@ def run(options: Options) -> int:
     if options.demo and options.check_config:
         _fail("--demo and --check-config do not go together: the demo has no config file")
         return 1
-    if not options.once and not options.check_config:
+    web = WebConfig()
+    if not options.once:
         try:
             parse_listen_address(options.listen_address)
+            if options.web_config_file is not None:
+                web = load_web_config(options.web_config_file)
         except ListenAddressError as exc:
             _fail(str(exc))
+            return 1
+        except ConfigError as exc:
+            _print_problems(options.web_config_file or "", exc)
             return 1
 
     if options.demo:
@@ -103,54 +116,63 @@ def run(options: Options) -> int:
 
         config, tokens, simulator = start_demo()
         log.info("demo: Graph API simulator started", extra={"url": simulator.url})
+        settings = Settings(config, tokens)
+
+        def load() -> Settings:
+            return settings
     else:
-        loaded = _load(options.config_file)
-        if loaded is None:
+        def load() -> Settings:
+            return load_settings(options.config_file)
+
+        try:
+            settings = load()
+        except ConfigError as exc:
+            _print_problems(options.config_file, exc)
             return 1
-        config, tokens = loaded
+        for warning in settings.config.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
     if options.check_config:
-        print(config.summary())
+        print(settings.config.summary())
         return 0
 
-    exporter = Exporter(config, tokens)
+    exporter = Exporter(settings)
     if options.once:
         ok = exporter.refresh_all_once()
         sys.stdout.write(scrub(generate_latest(exporter.registry).decode("utf-8")))
         return 0 if ok else 1
-    return serve(exporter, options.listen_address)
+    return serve(exporter, options.listen_address, web, load)
 
 
-def _load(path: str) -> tuple[Config, dict[str, Secret]] | None:
-    try:
-        config = load_file(path)
-        tokens = resolve_tokens(config, os.environ)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
-        print(f"{path}: {len(exc.problems)} problem(s) found; nothing was started", file=sys.stderr)
-        return None
-    for warning in config.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    return config, tokens
+def _print_problems(path: str, exc: ConfigError) -> None:
+    for problem in exc.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    print(f"{path}: {len(exc.problems)} problem(s) found; nothing was started", file=sys.stderr)
 
 
-def serve(exporter: Exporter, listen_address: str) -> int:
+def serve(exporter: Exporter, listen_address: str, web: WebConfig, load: Callable[[], Settings]) -> int:
     from exporter.scheduler import RefreshScheduler  # noqa: PLC0415 - APScheduler only where used
 
+    scheduler = RefreshScheduler(exporter)
+    reloader = Reloader(exporter, load, scheduler.reconcile)
+    auth = BasicAuth(web.users) if web.users else None
     try:
-        server = HttpServer(listen_address, exporter)
+        server = HttpServer(listen_address, Endpoint(exporter, reloader.reload, web, auth))
     except OSError as exc:
         _fail(f"cannot listen on {listen_address}: {exc.strerror or exc}")
         return 1
     stop = threading.Event()
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
+    def on_stop(signum: int, frame: FrameType | None) -> None:
         log.info("received signal; shutting down", extra={"signal": signal.Signals(signum).name})
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    scheduler = RefreshScheduler(exporter)
+    def on_hangup(signum: int, frame: FrameType | None) -> None:
+        log.info("received SIGHUP; reloading the config")
+        threading.Thread(target=reloader.reload, name="reload", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGHUP, on_hangup)
     server.start()
     scheduler.start()
     log.info(
@@ -161,7 +183,7 @@ def serve(exporter: Exporter, listen_address: str) -> int:
     while not stop.wait(1.0):
         pass
     scheduler.shutdown()
-    exporter.stop()
+    exporter.stop(SHUTDOWN_GRACE_SECONDS)
     server.stop()
     log.info("exporter stopped")
     return 0

@@ -51,10 +51,13 @@ class InsightsCollector(Collector):
     """
 
     def __init__(
-        self, store: SnapshotStore, refresh: RefreshConfig, clock: Callable[[], float] = time.time
+        self,
+        store: SnapshotStore,
+        refresh: Callable[[], RefreshConfig],
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
-        self.refresh = refresh
+        self.refresh = refresh  # read per scrape: a reload may change it
         self.clock = clock
 
     def describe(self) -> Iterator[Metric]:
@@ -68,11 +71,12 @@ class InsightsCollector(Collector):
 
     def _insights_families(self, snapshots: Mapping[str, PageSnapshot]) -> Iterator[Metric]:
         now = self.clock()
-        interval = format_duration(self.refresh.interval)
+        refresh = self.refresh()
+        interval = format_duration(refresh.interval)
         families: dict[str, Metric] = {}
         end_times: dict[tuple[str, str, str], float] = {}
         for page_id, snapshot in snapshots.items():
-            for result in snapshot.fresh_results(now, self.refresh.stale_after):
+            for result in snapshot.fresh_results(now, refresh.stale_after):
                 spec = result.spec
                 name = exported_name(spec.name)
                 family = families.get(name)

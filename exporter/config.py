@@ -43,7 +43,7 @@ _VERSION = re.compile(r"^v[0-9]+\.[0-9]+$")
 
 @dataclass(frozen=True, slots=True)
 class TokenSource:
-    """Where a Page token lives: an environment variable or a file."""
+    """Where a secret lives (a Page token, an app secret): an environment variable or a file."""
 
     env: str | None = None
     file: str | None = None
@@ -123,6 +123,9 @@ class GraphApiConfig:
     timeout: float = 30.0
     max_retries: int = 3
     max_concurrency: int = 4
+    max_usage_ratio: float = 0.9
+    app_id: str | None = None
+    app_secret: TokenSource | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +269,10 @@ class _Validator:
     def graph_api(self, raw: Any) -> GraphApiConfig:
         path: yaml_source.Path = ("graph_api",)
         section = self.mapping(
-            raw, path, ("base_url", "version", "timeout", "max_retries", "max_concurrency")
+            raw,
+            path,
+            ("base_url", "version", "timeout", "max_retries", "max_concurrency", "max_usage_ratio",
+             "app_id", "app_secret_env", "app_secret_file"),
         )
         base = GraphApiConfig()
         base_url = base.base_url
@@ -293,7 +299,41 @@ class _Validator:
         if "max_concurrency" in section:
             parsed = self.integer(section["max_concurrency"], (*path, "max_concurrency"), 1, 64)
             concurrency = parsed or concurrency
-        return GraphApiConfig(base_url, version, timeout, retries, concurrency)
+        usage = base.max_usage_ratio
+        if "max_usage_ratio" in section:
+            raw_ratio = section["max_usage_ratio"]
+            if isinstance(raw_ratio, bool) or not isinstance(raw_ratio, int | float) or not 0 < raw_ratio <= 1:
+                self.problem((*path, "max_usage_ratio"), f"must be a number above 0 and at most 1, "
+                             f"got {_kind(raw_ratio)}")
+            else:
+                usage = float(raw_ratio)
+        app_id = None
+        if "app_id" in section:
+            app_id = self.page_id(section["app_id"], (*path, "app_id"), what="an app id")
+        secret = self.secret_source(section, path, "app_secret_env", "app_secret_file")
+        if app_id is not None and secret is None:
+            self.warn((*path, "app_id"), "without app_secret_env or app_secret_file, tokens are not checked")
+        return GraphApiConfig(base_url, version, timeout, retries, concurrency, usage, app_id, secret)
+
+    def secret_source(
+        self, section: dict[str, Any], path: yaml_source.Path, env_key: str, file_key: str
+    ) -> TokenSource | None:
+        """The environment variable or file a section names for a secret; None if neither."""
+        env = section.get(env_key)
+        file = section.get(file_key)
+        if env is not None and file is not None:
+            self.problem(path, f"set {env_key} or {file_key}, not both")
+            return None
+        if env is not None:
+            name = self.string(env, (*path, env_key))
+            if name is not None and _ENV_NAME.match(name) is None:
+                self.problem((*path, env_key), f"{name!r} is not an environment variable name")
+                return None
+            return TokenSource(env=name) if name else None
+        if file is not None:
+            text = self.string(file, (*path, file_key))
+            return TokenSource(file=text) if text else None
+        return None
 
     def refresh(self, raw: Any) -> RefreshConfig:
         path: yaml_source.Path = ("refresh",)
@@ -319,21 +359,7 @@ class _Validator:
     def token_source(self, raw: Any, path: yaml_source.Path) -> TokenSource | None:
         """The token source a section names, or None when it names none (or a bad one)."""
         section = self.mapping(raw, path, ("access_token_env", "access_token_file"))
-        env = section.get("access_token_env")
-        file = section.get("access_token_file")
-        if env is not None and file is not None:
-            self.problem(path, "set access_token_env or access_token_file, not both")
-            return None
-        if env is not None:
-            name = self.string(env, (*path, "access_token_env"))
-            if name is not None and _ENV_NAME.match(name) is None:
-                self.problem((*path, "access_token_env"), f"{name!r} is not an environment variable name")
-                return None
-            return TokenSource(env=name) if name else None
-        if file is not None:
-            text = self.string(file, (*path, "access_token_file"))
-            return TokenSource(file=text) if text else None
-        return None
+        return self.secret_source(section, path, "access_token_env", "access_token_file")
 
     def pages(
         self, raw: Any, default_token: TokenSource | None, metrics: tuple[MetricSpec, ...]
@@ -382,14 +408,14 @@ class _Validator:
             return None
         return PageConfig(page_id, name, token, page_metrics)
 
-    def page_id(self, raw: Any, path: yaml_source.Path) -> str | None:
+    def page_id(self, raw: Any, path: yaml_source.Path, what: str = "a Page id") -> str | None:
         if raw is None:
             self.problem(path, "missing: every Page needs its numeric id")
             return None
         if isinstance(raw, int) and not isinstance(raw, bool):
             raw = str(raw)
         if not isinstance(raw, str) or _PAGE_ID.match(raw.strip()) is None:
-            self.problem(path, f"must be a Page id made of digits, got {raw!r}")
+            self.problem(path, f"must be {what} made of digits, got {raw!r}")
             return None
         return raw.strip()
 

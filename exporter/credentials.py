@@ -31,6 +31,17 @@ def resolve_tokens(config: Config, environ: Mapping[str, str]) -> dict[str, Secr
     return tokens
 
 
+def resolve_app_secret(config: Config, environ: Mapping[str, str]) -> Secret | None:
+    """The app secret, when graph_api names one; ConfigError naming a missing source."""
+    source = config.graph_api.app_secret
+    if source is None:
+        return None
+    found = read_token(source, environ)
+    if isinstance(found, str):
+        raise ConfigError([f"{config.source}: graph_api app secret: {found}"])
+    return found
+
+
 def read_token(source: TokenSource, environ: Mapping[str, str]) -> Secret | str:
     """The token, or a sentence saying why there is none."""
     if source.env is not None:

@@ -6,12 +6,15 @@ message is scrubbed before it is stored, since the API echoes tokens in paging U
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -19,9 +22,11 @@ from requests.adapters import HTTPAdapter
 
 from exporter import __version__
 from exporter.config import GraphApiConfig, Window
+from exporter.governor import RateLimitGovernor
 from exporter.insights_response import MetricData, ResponseError, decode_json, parse_insights
 from exporter.redact import Secret, scrub
 from exporter.self_metrics import SelfMetrics
+from exporter.usage import parse_usage_headers
 
 log = logging.getLogger(__name__)
 
@@ -96,17 +101,30 @@ class GraphError(Exception):
         return "transient" if self.transient else "error"
 
 
+class ThrottledError(GraphError):
+    """The governor holds the request back: nothing was sent."""
+
+    def __init__(self, until: float) -> None:
+        moment = datetime.fromtimestamp(until, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        super().__init__("throttled", f"rate limited: no requests until {moment}")
+        self.until = until
+
+
 class GraphClient:
     def __init__(
         self,
         api: GraphApiConfig,
         metrics: SelfMetrics,
+        governor: RateLimitGovernor,
         *,
+        app_secret: Secret | None = None,
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.api = api
         self.metrics = metrics
+        self.governor = governor
+        self.app_secret = app_secret
         self.stop = stop or threading.Event()
         self.clock = clock
         self._local = threading.local()
@@ -142,17 +160,33 @@ class GraphClient:
                 self.metrics.request_succeeded()
                 return data
 
+    def debug_token(self, input_token: Secret, app_token: Secret) -> Any:
+        """GET /debug_token for a Page token, asked with the app's token (app_id|secret)."""
+        document = self._get("debug_token", {"input_token": input_token.reveal()}, app_token, "")
+        self.metrics.request_succeeded()
+        return document
+
     def _get(self, path: str, params: dict[str, str], token: Secret, page_id: str) -> Any:
-        """The decoded JSON of a successful answer; a failure is counted and raised."""
+        """The decoded JSON of a successful answer; a failure is counted and raised.
+
+        `page_id` names the rate-limit scope ("" for app-level calls such as debug_token).
+        """
+        blocked_until = self.governor.blocked_until(page_id)
+        if blocked_until is not None:
+            raise ThrottledError(blocked_until)
         url = f"{self.api.base_url}/{self.api.version}/{path}"
         headers = {"Authorization": f"Bearer {token.reveal()}"}
+        if self.app_secret is not None:
+            params = {**params, "appsecret_proof": appsecret_proof(token, self.app_secret)}
         with self._in_flight:
             try:
                 body, status, response_headers = self._fetch(url, params, headers)
             except GraphError as exc:
                 self.metrics.request_failed(exc.code)
                 raise
-        self.metrics.record_usage(response_headers, page_id)
+        reports = parse_usage_headers(response_headers, page_id)
+        self.metrics.record_usage(reports)
+        self.governor.observe(reports, page_id)
         try:
             document = decode_json(body)
         except ResponseError as exc:
@@ -167,6 +201,7 @@ class GraphClient:
         if status != 200 or (isinstance(document, dict) and "error" in document):
             error = graph_error(document, status)
             self.metrics.request_failed(error.code)
+            self.governor.observe_error(error.graph_code, page_id)
             raise error
         return document
 
@@ -234,6 +269,11 @@ def graph_error(document: Any, status: int) -> GraphError:
         http_status=status,
         transient=transient and code not in RATE_LIMIT_CODES,
     )
+
+
+def appsecret_proof(token: Secret, app_secret: Secret) -> str:
+    """Hex HMAC-SHA256 of the access token keyed with the app secret."""
+    return hmac.new(app_secret.reveal().encode(), token.reveal().encode(), hashlib.sha256).hexdigest()
 
 
 def backoff_delay(attempt: int) -> float:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import html
 import logging
 import socket
+import ssl
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -18,11 +21,13 @@ from prometheus_client.exposition import choose_encoder
 from exporter import __version__
 from exporter.redact import scrub
 from exporter.snapshots import PageSnapshot
+from exporter.web_config import BasicAuth, WebConfig
 
 log = logging.getLogger(__name__)
 
-ROUTES = ("/", "/metrics", "/-/healthy", "/-/ready")
+ROUTES = ("/", "/metrics", "/-/healthy", "/-/ready", "/-/reload")
 REQUEST_TIMEOUT_SECONDS = 30
+TLS_HANDSHAKE_TIMEOUT_SECONDS = 10
 
 
 class ListenAddressError(ValueError):
@@ -51,14 +56,42 @@ def parse_listen_address(text: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
+Reload = Callable[[], str | None]  # None when the reload worked, else why it did not
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """What the server serves and how it guards it."""
+
+    view: ExporterView
+    reload: Reload
+    web: WebConfig = field(default_factory=WebConfig)
+    auth: BasicAuth | None = None
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], view: ExporterView, family: socket.AddressFamily) -> None:
+    def __init__(self, address: tuple[str, int], endpoint: Endpoint, family: socket.AddressFamily) -> None:
         self.address_family = family
-        self.view = view
+        self.endpoint = endpoint
+        self.view = endpoint.view
         super().__init__(address, _Handler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # The TLS handshake happens here, in the connection's own thread, so a slow or
+        # broken client cannot hold up the accept loop.
+        context = self.endpoint.web.ssl_context
+        if context is not None:
+            request.settimeout(TLS_HANDSHAKE_TIMEOUT_SECONDS)
+            try:
+                request = context.wrap_socket(request, server_side=True)
+            except (OSError, ssl.SSLError):
+                log.debug("TLS handshake failed", extra={"client": client_address[0]})
+                request.close()
+                return
+        super().finish_request(request, client_address)
 
     def server_bind(self) -> None:
         if self.address_family == socket.AF_INET6:
@@ -71,16 +104,17 @@ class _Server(ThreadingHTTPServer):
 
 
 class HttpServer:
-    def __init__(self, address: str, view: ExporterView) -> None:
+    def __init__(self, address: str, endpoint: Endpoint) -> None:
         host, port = parse_listen_address(address)
-        self._server = _bind(host, port, view)
+        self._server = _bind(host, port, endpoint)
+        self._scheme = "https" if endpoint.web.ssl_context is not None else "http"
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else str(host)  # noqa: S104
-        return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+        return f"{self._scheme}://[{shown}]:{port}" if ":" in shown else f"{self._scheme}://{shown}:{port}"
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
@@ -91,16 +125,16 @@ class HttpServer:
         self._server.server_close()
 
 
-def _bind(host: str, port: int, view: ExporterView) -> _Server:
+def _bind(host: str, port: int, endpoint: Endpoint) -> _Server:
     if host == "":
         if socket.has_ipv6:
             try:
-                return _Server(("::", port), view, socket.AF_INET6)
+                return _Server(("::", port), endpoint, socket.AF_INET6)
             except OSError:
                 pass
-        return _Server(("0.0.0.0", port), view, socket.AF_INET)  # noqa: S104 - an empty host asks for all
+        return _Server(("0.0.0.0", port), endpoint, socket.AF_INET)  # noqa: S104 - an empty host asks for all
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return _Server((host, port), view, family)
+    return _Server((host, port), endpoint, family)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -115,24 +149,58 @@ class _Handler(BaseHTTPRequestHandler):
     error_message_format = "%(code)d %(message)s\n"
 
     def do_GET(self) -> None:
-        self._route(head=False)
+        self._head = False
+        if self._authorized():
+            self._route()
 
     def do_HEAD(self) -> None:
-        self._route(head=True)
+        self._head = True
+        if self._authorized():
+            self._route()
 
-    def _not_allowed(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if path not in ROUTES:
-            self._send(404, b"404 page not found\n")
+    def _other_method(self) -> None:
+        self._head = False
+        if not self._authorized():
             return
-        self._send(405, b"405 method not allowed\n", extra={"Allow": "GET, HEAD"})
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = _not_allowed  # noqa: N815
-
-    def _route(self, *, head: bool) -> None:
         path = self.path.split("?", 1)[0]
-        self._head = head
-        if path == "/metrics":
+        if path == "/-/reload" and self.command in ("POST", "PUT"):
+            self._reload()
+        elif path not in ROUTES:
+            self._send(404, b"404 page not found\n")
+        else:
+            allowed = "POST, PUT" if path == "/-/reload" else "GET, HEAD"
+            self._send(405, b"405 method not allowed\n", extra={"Allow": allowed})
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = _other_method  # noqa: N815
+
+    def _authorized(self) -> bool:
+        auth = self.server.endpoint.auth
+        if auth is None:
+            return True
+        scheme, _, encoded = self.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                user, _, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+            except (ValueError, UnicodeDecodeError):
+                user, password = "", ""
+            if user and auth.check(user, password):
+                return True
+        self._send(401, b"401 Unauthorized\n",
+                   extra={"WWW-Authenticate": 'Basic realm="messenger-insights-exporter"'})
+        return False
+
+    def _reload(self) -> None:
+        error = self.server.endpoint.reload()
+        if error is None:
+            self._send(200, b"Reloaded.\n")
+        else:
+            self._send(500, f"failed to reload config: {scrub(error)}\n".encode())
+
+    def _route(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/-/reload":
+            self._send(405, b"405 method not allowed\n", extra={"Allow": "POST, PUT"})
+        elif path == "/metrics":
             self._metrics()
         elif path == "/":
             self._send(200, landing_page(self.server.view).encode(), "text/html; charset=utf-8")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from types import MappingProxyType
 
 from exporter.config import MetricSpec, PageConfig, RefreshConfig
-from exporter.graph_client import GraphClient, GraphError, InsightsQuery
+from exporter.graph_client import GraphClient, GraphError, InsightsQuery, ThrottledError
 from exporter.insights_response import MetricData
 from exporter.redact import Secret
 from exporter.snapshots import ErrorInfo, MetricResult, PageSnapshot, SnapshotStore
@@ -104,10 +104,19 @@ class _Fetch:
         self.results: list[MetricResult] = []
         self.failed: set[MetricSpec] = set()
         self.errors: list[ErrorInfo] = []
+        self.throttled = False
 
     def group(self, specs: tuple[MetricSpec, ...]) -> None:
         try:
             data = self.client.insights(query_for(self.page.id, specs), self.token)
+        except ThrottledError as exc:
+            self.failed.update(specs)
+            if not self.throttled:
+                self.throttled = True
+                self.errors.append(ErrorInfo(exc.code, exc.message, self.client.clock()))
+                log.info("rate limited: Page not refreshed", extra={"page_id": self.page.id,
+                                                                    "error": exc.message})
+            return
         except GraphError as exc:
             if exc.rejects_metric and len(specs) > 1:
                 # Error 100 fails the whole request; ask one by one to find the culprit.

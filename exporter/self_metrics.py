@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import platform
-from collections.abc import Mapping
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from exporter import __version__
-
-USAGE_KINDS = ("call_count", "total_cputime", "total_time")
-# Response header -> `source` label of messenger_insights_api_usage_ratio.
-USAGE_HEADERS = {
-    "x-app-usage": "app",
-    "x-business-use-case-usage": "business_use_case",
-    "x-page-usage": "page",
-}
+from exporter.usage import UsageReport
 
 
 class SelfMetrics:
@@ -59,52 +49,7 @@ class SelfMetrics:
         self.api_requests.labels("error").inc()
         self.api_errors.labels(code).inc()
 
-    def record_usage(self, headers: Mapping[str, str], page_id: str) -> None:
-        """Update usage ratios from whatever usage headers an answer carries."""
-        for header, source in USAGE_HEADERS.items():
-            raw = headers.get(header)
-            if raw is None:
-                continue
-            for scope_id, figures in parse_usage_header(source, raw, page_id):
-                for kind, percent in figures.items():
-                    self.api_usage.labels(source, scope_id, kind).set(percent / 100)
-
-
-def parse_usage_header(source: str, raw: str, page_id: str) -> list[tuple[str, dict[str, float]]]:
-    """(scope id, {kind: percent}) pairs from a usage header; malformed parts are skipped.
-
-    x-app-usage and x-page-usage hold one object; x-business-use-case-usage maps each
-    business-use-case id to a list of objects, one per type.
-    """
-    try:
-        document = json.loads(raw)
-    except (json.JSONDecodeError, RecursionError):
-        return []
-    if source == "business_use_case":
-        if not isinstance(document, dict):
-            return []
-        pairs: list[tuple[str, dict[str, float]]] = []
-        for scope_id, entries in document.items():
-            if not isinstance(entries, list):
-                continue
-            merged: dict[str, float] = {}
-            for entry in entries:
-                for kind, percent in _figures(entry).items():
-                    merged[kind] = max(percent, merged.get(kind, 0.0))
-            if merged:
-                pairs.append((str(scope_id), merged))
-        return pairs
-    scope = "" if source == "app" else page_id
-    figures = _figures(document)
-    return [(scope, figures)] if figures else []
-
-
-def _figures(entry: Any) -> dict[str, float]:
-    if not isinstance(entry, dict):
-        return {}
-    figures: dict[str, float] = {}
-    for kind in USAGE_KINDS:
-        value = entry.get(kind)
-        if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1e6:
-            figures[kind] = float(value)
-    return figures
+    def record_usage(self, reports: list[UsageReport]) -> None:
+        for report in reports:
+            for kind, percent in report.figures.items():
+                self.api_usage.labels(report.source, report.scope_id, kind).set(percent / 100)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import requests
@@ -111,8 +112,9 @@ def test_help_type_and_self_metrics(simulator: Simulator, start_exporter: Callab
     assert list(build.values()) == [1]
     assert "# EOF" not in scrape.text
     assert "_created" not in scrape.text
-    assert all(" " not in line.split("} ")[-1].strip() for line in scrape.text.splitlines()
-               if line.startswith("messenger_insights_")), "no sample may carry a timestamp"
+    samples = [line for line in scrape.text.splitlines() if not line.startswith("#")]
+    assert all(re.fullmatch(r'[a-z_:]+(\{.*\})? \S+', line) for line in samples), (
+        "no sample may carry a timestamp")
 
 
 def test_one_request_per_group_with_the_token_in_a_header(

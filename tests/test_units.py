@@ -14,7 +14,7 @@ from exporter.graph_client import GraphError, InsightsQuery, backoff_delay, grap
 from exporter.insights_response import MetricData
 from exporter.redact import Scrubber, Secret
 from exporter.refresh import group_specs
-from exporter.self_metrics import parse_usage_header
+from exporter.usage import UsageReport, parse_usage_header
 from exporter.snapshots import ErrorInfo, MetricResult, PageSnapshot, SnapshotStore
 
 NOW = 1_800_000_000.0
@@ -39,7 +39,7 @@ def test_exposition_is_exactly_this() -> None:
         rejected=MappingProxyType({"page_messages_blocked_conversations_unique": NOW - 10}),
     ))
     registry = CollectorRegistry()
-    registry.register(InsightsCollector(store, RefreshConfig(900, 2700), clock=lambda: NOW))
+    registry.register(InsightsCollector(store, lambda: RefreshConfig(900, 2700), clock=lambda: NOW))
     assert generate_latest(registry).decode() == (
         "# HELP messenger_insights_page_messages_sent Marketing messages the Page sent "
         "(Graph API insights metric page_messages_sent). Refreshed every 15m.\n"
@@ -86,7 +86,7 @@ def test_stale_results_are_not_served() -> None:
     data = MetricData("page_messages_sent", NOW, (), (((), 1.0),))
     store.put(PageSnapshot(page, (MetricResult(spec, NOW - 2701, data),), attempted=True))
     registry = CollectorRegistry()
-    registry.register(InsightsCollector(store, RefreshConfig(900, 2700), clock=lambda: NOW))
+    registry.register(InsightsCollector(store, lambda: RefreshConfig(900, 2700), clock=lambda: NOW))
     assert registry.get_sample_value("messenger_insights_page_messages_sent",
                                      {"page_id": "1", "period": "day"}) is None
     assert registry.get_sample_value("messenger_insights_page_info", {"page_id": "1", "page_name": "1"}) == 1
@@ -134,13 +134,16 @@ def test_format_duration(seconds: float, text: str) -> None:
 
 def test_usage_headers() -> None:
     assert parse_usage_header("app", '{"call_count":28,"total_time":25,"total_cputime":25}', "1") == [
-        ("", {"call_count": 28.0, "total_cputime": 25.0, "total_time": 25.0})]
+        UsageReport("app", "", {"call_count": 28.0, "total_time": 25.0, "total_cputime": 25.0})]
     bucu = ('{"123":[{"type":"pages","call_count":5,"total_cputime":1,"total_time":2,'
-            '"estimated_time_to_regain_access":0},{"type":"messenger","call_count":9}]}')
-    assert parse_usage_header("business_use_case", bucu, "1") == [
-        ("123", {"call_count": 9.0, "total_cputime": 1.0, "total_time": 2.0})]
-    assert parse_usage_header("page", '{"call_count": 3}', "77") == [("77", {"call_count": 3.0})]
-    for garbage in ("", "nope", "[]", '{"call_count": "x"}', '{"1": 5}', "[" * 5000):
+            '"estimated_time_to_regain_access":0},{"type":"messenger","call_count":9,'
+            '"estimated_time_to_regain_access":7}]}')
+    (report,) = parse_usage_header("business_use_case", bucu, "1")
+    assert report == UsageReport("business_use_case", "123",
+                                 {"call_count": 9.0, "total_cputime": 1.0, "total_time": 2.0}, 7.0)
+    assert report.highest_ratio == 0.09
+    assert parse_usage_header("page", '{"call_count": 3}', "77") == [UsageReport("page", "77", {"call_count": 3.0})]
+    for garbage in ("", "nope", "[]", '{"call_count": "x"}', '{"1": 5}', "[" * 5000, '{"call_count": NaN}'):
         assert parse_usage_header("business_use_case", garbage, "1") == []
         assert parse_usage_header("app", garbage, "1") == []
 

@@ -1,0 +1,140 @@
+"""The rate-limit governor: pauses a scope before Meta has to throttle it.
+
+A scope is the app (its pause stops every request) or a business-use-case / Page id. A
+scope is paused when its highest usage figure reaches `max_usage_ratio`, when an answer
+carries an estimated_time_to_regain_access, or when a rate-limit error arrives. No request
+goes to a paused scope; the pause lasts the estimated time, at least a minute, doubling
+with repeated hits (up to an hour) until an answer shows the scope healthy again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+
+from exporter.usage import UsageReport
+
+log = logging.getLogger(__name__)
+
+APP_SCOPE = ""
+MIN_PAUSE_SECONDS = 60.0
+MAX_BACKOFF_PAUSE_SECONDS = 3600.0
+APP_WIDE_CODES = frozenset({4, 17})
+SCOPED_CODES = frozenset({32, 613, *range(80000, 80009)})
+
+
+@dataclass(slots=True)
+class _Pause:
+    until: float
+    hits: int
+
+
+class RateLimitGovernor:
+    def __init__(self, max_usage_ratio: float, clock: Callable[[], float] = time.time) -> None:
+        self.max_usage_ratio = max_usage_ratio
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._pauses: dict[str, _Pause] = {}
+        # Business-use-case ids seen on a Page's answers: their pauses hold that Page too.
+        self._scopes_of_page: dict[str, set[str]] = {}
+
+    def blocked_until(self, page_id: str) -> float | None:
+        """When requests for the Page may go again, or None if they may go now."""
+        now = self.clock()
+        with self._lock:
+            scopes = {APP_SCOPE, page_id, *self._scopes_of_page.get(page_id, ())}
+            until = max((p.until for s in scopes if (p := self._pauses.get(s))), default=0.0)
+        return until if until > now else None
+
+    def paused_until(self, page_id: str) -> float:
+        """The Page's own pause (not the app's) for the throttled gauge; 0 when not paused."""
+        now = self.clock()
+        with self._lock:
+            scopes = {page_id, *self._scopes_of_page.get(page_id, ())}
+            until = max((p.until for s in scopes if (p := self._pauses.get(s))), default=0.0)
+        return until if until > now else 0.0
+
+    def app_paused_until(self) -> float:
+        pause = self._pauses.get(APP_SCOPE)
+        return pause.until if pause is not None and pause.until > self.clock() else 0.0
+
+    def observe(self, reports: Iterable[UsageReport], page_id: str) -> None:
+        """Usage headers of an answer for the Page (success or error alike)."""
+        for report in reports:
+            scope = APP_SCOPE if report.source == "app" else report.scope_id
+            if scope not in (APP_SCOPE, page_id):
+                with self._lock:
+                    self._scopes_of_page.setdefault(page_id, set()).add(scope)
+            if report.regain_minutes > 0:
+                self._pause(scope, report.regain_minutes * 60, f"{report.source} usage header asks "
+                            f"to wait {report.regain_minutes:g} min")
+            elif report.highest_ratio >= self.max_usage_ratio:
+                self._pause(scope, 0.0, f"{report.source} usage at {report.highest_ratio:.0%}")
+            else:
+                self._healthy(scope)
+
+    def observe_error(self, graph_code: int | None, page_id: str) -> None:
+        """A rate-limit error: code 4 and 17 hold the app, the others the Page."""
+        if graph_code in APP_WIDE_CODES:
+            self._pause(APP_SCOPE, 0.0, f"rate-limit error {graph_code}")
+        elif graph_code in SCOPED_CODES:
+            self._pause(page_id, 0.0, f"rate-limit error {graph_code}")
+
+    def forget_page(self, page_id: str) -> None:
+        with self._lock:
+            self._scopes_of_page.pop(page_id, None)
+
+    def _pause(self, scope: str, wanted_seconds: float, reason: str) -> None:
+        now = self.clock()
+        with self._lock:
+            previous = self._pauses.get(scope)
+            hits = previous.hits + 1 if previous is not None else 1
+            backoff = min(MIN_PAUSE_SECONDS * 2 ** (hits - 1), MAX_BACKOFF_PAUSE_SECONDS)
+            until = now + max(wanted_seconds, backoff)
+            if previous is not None and previous.until > until:
+                until = previous.until
+            self._pauses[scope] = _Pause(until, hits)
+        log.warning(
+            "rate limit: pausing requests",
+            extra={"scope": scope or "app", "reason": reason, "seconds": round(until - now)},
+        )
+
+    def _healthy(self, scope: str) -> None:
+        with self._lock:
+            pause = self._pauses.get(scope)
+            if pause is not None and pause.until <= self.clock():
+                del self._pauses[scope]
+
+
+class ThrottleCollector(Collector):
+    """Until when each configured Page (page_id "" for the whole app) gets no requests.
+
+    # TYPE messenger_insights_throttled_until_timestamp_seconds gauge
+    messenger_insights_throttled_until_timestamp_seconds{page_id=""} 0.0
+    messenger_insights_throttled_until_timestamp_seconds{page_id="1234"} 1.7955e+09
+    """
+
+    def __init__(self, governor: RateLimitGovernor, page_ids: Callable[[], Iterable[str]]) -> None:
+        self.governor = governor
+        self.page_ids = page_ids
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+    def collect(self) -> Iterator[Metric]:
+        family = Metric(
+            "messenger_insights_throttled_until_timestamp_seconds",
+            "Unix time until which no Graph API request goes out for the Page (page_id empty: "
+            "for the whole app) because of rate limits; 0 when not throttled.",
+            "gauge",
+        )
+        family.add_sample(family.name, {"page_id": ""}, self.governor.app_paused_until())
+        for page_id in self.page_ids():
+            family.add_sample(family.name, {"page_id": page_id}, self.governor.paused_until(page_id))
+        yield family

@@ -1,0 +1,94 @@
+"""Graph API rate-limit usage headers, parsed once for the metrics and the governor.
+
+x-app-usage and x-page-usage hold one object; x-business-use-case-usage maps each
+business-use-case id (the Page id, with a Page token) to a list of objects, one per type.
+Values are percent of the quota; estimated_time_to_regain_access is in minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+USAGE_KINDS = ("call_count", "total_cputime", "total_time")
+# Response header -> source of the figures.
+USAGE_HEADERS = {
+    "x-app-usage": "app",
+    "x-business-use-case-usage": "business_use_case",
+    "x-page-usage": "page",
+}
+_MAX_HEADER_CHARS = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    source: str  # app, business_use_case or page
+    scope_id: str  # "" for the app
+    figures: Mapping[str, float]  # kind -> percent
+    regain_minutes: float = 0.0
+
+    @property
+    def highest_ratio(self) -> float:
+        return max(self.figures.values(), default=0.0) / 100
+
+
+def parse_usage_headers(headers: Mapping[str, str], page_id: str) -> list[UsageReport]:
+    """Every usage report the answer's headers (lower-cased names) carry; junk is skipped."""
+    reports: list[UsageReport] = []
+    for header, source in USAGE_HEADERS.items():
+        raw = headers.get(header)
+        if raw is not None and len(raw) <= _MAX_HEADER_CHARS:
+            reports.extend(parse_usage_header(source, raw, page_id))
+    return reports
+
+
+def parse_usage_header(source: str, raw: str, page_id: str) -> list[UsageReport]:
+    try:
+        document = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError):
+        return []
+    if source != "business_use_case":
+        figures = _figures(document)
+        scope = "" if source == "app" else page_id
+        regain = _regain(document)
+        return [UsageReport(source, scope, figures, regain)] if figures or regain else []
+    if not isinstance(document, dict):
+        return []
+    reports = []
+    for scope_id, entries in document.items():
+        if not isinstance(entries, list):
+            continue
+        merged: dict[str, float] = {}
+        regain = 0.0
+        for entry in entries:
+            for kind, percent in _figures(entry).items():
+                merged[kind] = max(percent, merged.get(kind, 0.0))
+            regain = max(regain, _regain(entry))
+        if merged or regain:
+            reports.append(UsageReport(source, str(scope_id), merged, regain))
+    return reports
+
+
+def _figures(entry: Any) -> dict[str, float]:
+    if not isinstance(entry, dict):
+        return {}
+    figures: dict[str, float] = {}
+    for kind in USAGE_KINDS:
+        value = _number(entry.get(kind))
+        if value is not None and 0 <= value <= 1e6:
+            figures[kind] = value
+    return figures
+
+
+def _regain(entry: Any) -> float:
+    value = _number(entry.get("estimated_time_to_regain_access")) if isinstance(entry, dict) else None
+    return value if value is not None and 0 < value <= 7 * 24 * 60 else 0.0
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
