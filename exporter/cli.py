@@ -144,6 +144,8 @@ def run(options: Options) -> int:
 
 
 def _print_problems(path: str, exc: ConfigError) -> None:
+    for warning in exc.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for problem in exc.problems:
         print(f"error: {problem}", file=sys.stderr)
     print(f"{path}: {len(exc.problems)} problem(s) found; nothing was started", file=sys.stderr)

@@ -146,17 +146,19 @@ class Config:
         metrics = sum(len(page.metrics) for page in self.pages)
         requests = sum(len({m.group_key for m in page.metrics}) for page in self.pages)
         return (
-            f"{self.source}: OK: {len(self.pages)} pages, {metrics} metric entries, "
-            f"{requests} insights requests per refresh every {format_duration(self.refresh.interval)}"
+            f"{self.source}: OK: {_count(len(self.pages), 'Page')}, {_count(metrics, 'metric entry')}, "
+            f"{_count(requests, 'insights request')} per refresh every "
+            f"{format_duration(self.refresh.interval)}"
         )
 
 
 class ConfigError(Exception):
     """The config cannot be used; `problems` lists every reason, each naming its place."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], warnings: list[str] | None = None) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+        self.warnings = warnings or []
 
 
 def default_metrics() -> tuple[MetricSpec, ...]:
@@ -263,7 +265,7 @@ class _Validator:
         metrics = self.metric_list(top["metrics"], ("metrics",)) if "metrics" in top else default_metrics()
         pages = self.pages(top.get("pages"), default_token, metrics)
         if self.problems:
-            raise ConfigError(self.problems)
+            raise ConfigError(self.problems, self.warnings)
         return Config(graph_api, refresh, pages, self.source, tuple(self.warnings))
 
     def graph_api(self, raw: Any) -> GraphApiConfig:
@@ -564,6 +566,12 @@ class _Validator:
                 )
             result.append(item)
         return tuple(result) if ok else None
+
+
+def _count(n: int, noun: str) -> str:
+    if n == 1:
+        return f"1 {noun}"
+    return f"{n} {noun[:-1] + 'ies' if noun.endswith('y') else noun + 's'}"
 
 
 def _dotted(path: yaml_source.Path) -> str:

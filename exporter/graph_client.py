@@ -87,8 +87,16 @@ class GraphError(Exception):
 
     @property
     def rejects_metric(self) -> bool:
-        """The API refused a metric name (error 100), not the Page or the token."""
-        return self.graph_code == INVALID_METRIC_CODE and self.subcode != OBJECT_MISSING_SUBCODE
+        """The API refused a metric name: "(#100) The value must be a valid insights metric".
+
+        Code 100 also means other bad parameters (a period, a date_preset) and a Page that
+        cannot be read (subcode 33); those are ordinary errors, not rejected metrics.
+        """
+        return (
+            self.graph_code == INVALID_METRIC_CODE
+            and self.subcode != OBJECT_MISSING_SUBCODE
+            and "metric" in self.message.lower()
+        )
 
     @property
     def kind(self) -> str:
@@ -256,10 +264,10 @@ def graph_error(document: Any, status: int) -> GraphError:
     subcode_value = subcode if isinstance(subcode, int) and not isinstance(subcode, bool) else None
     message = error.get("message")
     text = message if isinstance(message, str) else "(no message)"
-    transient = (
+    transient = code not in AUTH_CODES and (
         code in TRANSIENT_CODES
         or error.get("is_transient") is True
-        or (status >= 500 and code not in RATE_LIMIT_CODES | AUTH_CODES)
+        or (status >= 500 and code not in RATE_LIMIT_CODES)
     )
     return GraphError(
         str(code),

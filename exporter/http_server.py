@@ -142,7 +142,10 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = REQUEST_TIMEOUT_SECONDS
     server_version = f"messenger-insights-exporter/{__version__}"
-    sys_version = ""
+
+    def version_string(self) -> str:
+        return self.server_version
+
     # Answer even a garbled request line with a status line, in plain text.
     default_request_version = "HTTP/1.0"
     error_content_type = "text/plain; charset=utf-8"

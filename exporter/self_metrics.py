@@ -27,6 +27,8 @@ class SelfMetrics:
             ["code"],
             registry=registry,
         )
+        for code in ("http", "network", "decode"):
+            self.api_errors.labels(code)
         self.api_usage = Gauge(
             "messenger_insights_api_usage_ratio",
             "Latest Graph API rate-limit usage header value divided by 100 (1 = quota used up), "

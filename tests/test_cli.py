@@ -50,7 +50,7 @@ def test_check_config_on_the_example() -> None:
     result = run_cli(f"--config.file={REPO / 'config.example.yaml'}", "--check-config", env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("\n") == 1
-    assert "OK: 2 pages, 22 metric entries" in result.stdout
+    assert "OK: 2 Pages, 22 metric entries" in result.stdout
     missing = run_cli(f"--config.file={REPO / 'config.example.yaml'}", "--check-config")
     assert missing.returncode == 1
     assert "environment variable META_PAGE_TOKEN is not set" in missing.stderr

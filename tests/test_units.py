@@ -14,8 +14,8 @@ from exporter.graph_client import GraphError, InsightsQuery, backoff_delay, grap
 from exporter.insights_response import MetricData
 from exporter.redact import Scrubber, Secret
 from exporter.refresh import group_specs
-from exporter.usage import UsageReport, parse_usage_header
 from exporter.snapshots import ErrorInfo, MetricResult, PageSnapshot, SnapshotStore
+from exporter.usage import UsageReport, parse_usage_header
 
 NOW = 1_800_000_000.0
 
