@@ -155,8 +155,11 @@ class Exporter:
             list(pool.map(self.refresh_page, self.pages))
         return all(snapshot.up for snapshot in self.store.snapshots().values())
 
-    def stop(self, grace_seconds: float) -> None:
-        """No new requests; wait up to `grace_seconds` for refreshes in flight to finish."""
+    def stop(self, grace_seconds: float) -> bool:
+        """No new requests; wait up to `grace_seconds` for refreshes in flight to finish.
+
+        False when some were still running at the end of the grace time.
+        """
         self.stop_event.set()
         deadline = time.monotonic() + grace_seconds
         with self._refreshing_lock:
@@ -165,4 +168,6 @@ class Exporter:
             if self._refreshing:
                 log.warning("refreshes still running at shutdown; abandoning them",
                             extra={"page_ids": ",".join(sorted(self._refreshing))})
+                return False
+        return True
 

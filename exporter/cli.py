@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import logging
 import platform
 import signal
@@ -185,9 +186,14 @@ def serve(exporter: Exporter, listen_address: str, web: WebConfig, load: Callabl
     while not stop.wait(1.0):
         pass
     scheduler.shutdown()
-    exporter.stop(SHUTDOWN_GRACE_SECONDS)
+    finished = exporter.stop(SHUTDOWN_GRACE_SECONDS)
     server.stop()
     log.info("exporter stopped")
+    if not finished:
+        # Worker threads still wait on the API; the interpreter would join them at exit.
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(0)
     return 0
 
 
