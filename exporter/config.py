@@ -254,9 +254,11 @@ class _Validator:
     # -- sections ----------------------------------------------------------------------
 
     def config(self) -> Config:
-        top = self.mapping(self.doc.data, (), ("graph_api", "refresh", "defaults", "pages", "metrics"))
         if not isinstance(self.doc.data, dict):
+            self.problem((), f"must be a mapping of sections (graph_api, refresh, defaults, pages, "
+                         f"metrics), got {_kind(self.doc.data)}")
             raise ConfigError(self.problems)
+        top = self.mapping(self.doc.data, (), ("graph_api", "refresh", "defaults", "pages", "metrics"))
         graph_api = self.graph_api(top.get("graph_api"))
         refresh = self.refresh(top.get("refresh"))
         default_token = self.token_source(top.get("defaults"), ("defaults",))

@@ -44,12 +44,14 @@ class Located:
 def parse(text: str, source: str) -> Located:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is None:
+            raise YamlSourceError(f"{source}: the file is empty")
+        walker = _Walker(source)
+        data = walker.build(node, ())
     except yaml.YAMLError as exc:
         raise YamlSourceError(_describe_yaml_error(exc, source)) from None
-    if node is None:
-        raise YamlSourceError(f"{source}: the file is empty")
-    walker = _Walker(source)
-    data = walker.build(node, ())
+    except RecursionError:
+        raise YamlSourceError(f"{source}: the document is nested too deeply") from None
     return Located(data, walker.lines)
 
 
@@ -73,6 +75,7 @@ class _Walker:
         self.source = source
         self.lines: dict[Path, int] = {}
         self.nodes = 0
+        self.open: set[int] = set()  # collections being built: an alias back to one is a loop
         self.constructor = yaml.SafeLoader("")
 
     def build(self, node: yaml.Node, path: Path) -> Any:
@@ -83,14 +86,20 @@ class _Walker:
                 "(aliases nested too deep?)"
             )
         self.lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node)
+        if node.tag not in _PLAIN_TAGS:
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             raise YamlSourceError(f"{self.source}:{node.start_mark.line + 1}: unsupported YAML tag {tag}")
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
+        if id(node) in self.open:
+            raise YamlSourceError(f"{self.source}:{node.start_mark.line + 1}: an alias refers to itself")
+        self.open.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self._scalar(node)
+        finally:
+            self.open.discard(id(node))
 
     def _scalar(self, node: yaml.Node) -> Any:
         try:
