@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import calendar as stdlib_calendar
 import datetime as dt
+import hashlib
+import hmac
 import itertools
 import json
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
@@ -694,7 +697,9 @@ def test_control_api(sim: Simulator) -> None:
     assert log["total"] == 3
     assert log["by_page"] == {PAGE: 2, "42": 1}
     assert log["log"][0]["page_id"] == PAGE
-    assert set(log["log"][0]) == {"method", "path", "page_id", "query", "token_source", "time"}
+    assert set(log["log"][0]) == {
+        "method", "path", "page_id", "query", "token_source", "time", "proof_ok", "kind"
+    }
 
     assert put_scenario(sim, PAGE, {"name": "transient", "params": {"times": 1}}).status_code == 204
     assert requests.post(f"{sim.url}/_sim/reset", timeout=10).status_code == 204
@@ -727,6 +732,657 @@ def test_stop_is_idempotent_and_frees_the_port() -> None:
         requests.get(f"http://127.0.0.1:{port}/{PAGE}/insights", timeout=2)
 
 
+# --- connection faults ----------------------------------------------------------------------
+
+
+def raw_get(simulator: Simulator, path: str) -> tuple[bytes, OSError | None]:
+    """Everything a plain socket receives for a GET, and the error that ended it (if any)."""
+    request = f"GET {path} HTTP/1.1\r\nHost: sim\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    received = b""
+    with socket.create_connection(("127.0.0.1", simulator.port), timeout=5) as raw:
+        raw.sendall(request.encode())
+        try:
+            while chunk := raw.recv(65536):
+                received += chunk
+        except OSError as error:
+            return received, error
+    return received, None
+
+
+def handler_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if "process_request" in t.name]
+
+
+def test_reset_sends_part_of_the_body_then_resets(sim: Simulator) -> None:
+    sim.set_scenario(PAGE, Scenario("reset", {"times": 2}))
+    received, error = raw_get(sim, f"/v24.0/{PAGE}/insights?metric={NEW}")
+    assert isinstance(error, ConnectionResetError)
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200 ")
+    (length,) = [
+        int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.startswith(b"Content-")
+        and line.lower().startswith(b"content-length")
+    ]
+    assert 0 < len(body) < length
+    with pytest.raises(requests.RequestException, match="reset"):
+        get(sim, metric=NEW)
+    ok(get(sim, metric=NEW))
+    assert sim.request_count(PAGE) == 3
+
+
+def test_drop_closes_without_a_byte(sim: Simulator) -> None:
+    sim.set_scenario(PAGE, Scenario("drop", {"times": 2}))
+    assert raw_get(sim, f"/v24.0/{PAGE}/insights?metric={NEW}") == (b"", None)
+    with pytest.raises(requests.ConnectionError):
+        get(sim, metric=NEW)
+    ok(get(sim, metric=NEW))
+
+
+def test_trickle_sends_a_normal_answer_slowly(sim: Simulator) -> None:
+    normal = get(sim, metric=NEW)
+    rate = 4 * len(normal.content)  # a quarter of a second for the whole answer
+    sim.set_scenario(PAGE, Scenario("trickle", {"bytes_per_second": rate, "times": 1}))
+    started = time.monotonic()
+    slow = get(sim, metric=NEW)
+    assert time.monotonic() - started >= 0.2
+    assert ok(slow)["data"] == ok(normal)["data"]
+
+
+def test_trickle_trips_a_total_deadline_and_stops_when_the_client_leaves(sim: Simulator) -> None:
+    sim.set_scenario(PAGE, Scenario("trickle"))  # 50 bytes a second
+    started = time.monotonic()
+    response = requests.get(
+        f"{sim.url}/{PAGE}/insights",
+        params={"metric": NEW, "access_token": TOKEN},
+        stream=True,
+        timeout=5,
+    )
+    received = b""
+    for chunk in response.iter_content(8):
+        received += chunk
+        if time.monotonic() - started > 0.3:
+            break  # the client's total-time limit
+    assert len(received) < int(response.headers["Content-Length"])
+    response.close()
+    deadline = time.monotonic() + 2
+    while handler_threads() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert handler_threads() == []
+
+
+def test_trickle_stops_when_the_simulator_stops() -> None:
+    simulator = Simulator(now=lambda: SUMMER_NOW)
+    simulator.start()
+    simulator.set_scenario(PAGE, Scenario("trickle", {"bytes_per_second": 1}))
+    failures: list[BaseException] = []
+
+    def fetch() -> None:
+        try:
+            get(simulator, metric=NEW).json()
+        except (requests.RequestException, ValueError) as error:
+            failures.append(error)
+
+    client = threading.Thread(target=fetch)
+    client.start()
+    deadline = time.monotonic() + 5
+    while simulator.request_count() == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    started = time.monotonic()
+    simulator.stop()
+    client.join(timeout=3)
+    assert not client.is_alive()
+    assert time.monotonic() - started < 1.5
+    assert failures  # the answer never completed
+    assert handler_threads() == []
+
+
+def test_huge_answer_is_that_many_megabytes_of_json(sim: Simulator) -> None:
+    sim.set_scenario(PAGE, Scenario("huge", {"megabytes": 0.5, "times": 1}))
+    response = get(sim, metric=NEW)
+    assert len(response.content) == int(response.headers["Content-Length"]) == 1 << 19
+    body = ok(response)
+    assert len(values_of(body, NEW)) == 2
+    sim.set_scenario(PAGE, Scenario("huge", {"times": 1}))
+    response = requests.get(
+        f"{sim.url}/{PAGE}/insights",
+        params={"metric": NEW, "access_token": TOKEN},
+        stream=True,
+        timeout=10,
+    )
+    assert response.status_code == 200
+    assert sum(len(chunk) for chunk in response.iter_content(1 << 20)) == 20 << 20
+
+
+# --- the error and usage scenarios ----------------------------------------------------------
+
+RATE_LIMIT_CODES = (4, 17, 32, 613, 80001)
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "message"),
+    [
+        ({"code": 100}, 400, "(#100) The value must be a valid insights metric"),
+        ({"code": 190}, 400, "Invalid OAuth access token - Cannot parse access token"),
+        ({"code": 190, "subcode": 463}, 400, "Error validating access token: Session has expired"),
+        ({"code": 190, "subcode": 467}, 400, "Error validating access token: The user is not"),
+        ({"code": 190, "subcode": 460}, 400, "Error validating access token: The session has"),
+        ({"code": 190, "subcode": 458}, 400, "Error validating access token: The user has not"),
+        ({"code": 10}, 403, "(#10) Application does not have permission"),
+        ({"code": 200}, 403, "(#200) "),
+        ({"code": 299}, 403, "(#299) "),
+        ({"code": 4}, 400, "(#4) Application request limit reached"),
+        ({"code": 4, "status": 403}, 403, "(#4) Application request limit reached"),
+        ({"code": 17}, 400, "(#17) User request limit reached"),
+        ({"code": 32}, 400, "(#32) Page request limit reached"),
+        ({"code": 613}, 400, "(#613) Calls to this api have exceeded the rate limit."),
+        ({"code": 80001}, 400, "(#80001) There have been too many calls to this Page account"),
+        ({"code": 1}, 500, "An unknown error occurred"),
+        ({"code": 99}, 500, "An unknown error occurred"),
+        (
+            {"code": 1, "message": "Please reduce the amount of data you're asking for, then "
+             "retry your request"},
+            500,
+            "Please reduce the amount of data",
+        ),
+        ({"code": 2}, 400, "(#2) Service temporarily unavailable"),
+        ({"code": 12345}, 400, "(#12345) "),
+    ],
+)
+def test_error_scenario_gives_every_error_of_the_table(
+    sim: Simulator, params: dict[str, Any], status: int, message: str
+) -> None:
+    sim.set_scenario(PAGE, Scenario("error", params))
+    error = error_of(get(sim, metric=NEW), status, params["code"])
+    assert error["message"].startswith(message)
+    assert error["type"] == "OAuthException"
+    assert error.get("error_subcode") == params.get("subcode")
+    transient = params["code"] in {2, *RATE_LIMIT_CODES}
+    assert error.get("is_transient") is (True if transient else None)
+
+
+def test_error_scenario_overrides(sim: Simulator) -> None:
+    sim.set_scenario(
+        PAGE,
+        Scenario(
+            "error",
+            {"code": 190, "subcode": 463, "status": 401, "message": "gone", "is_transient": False,
+             "type": "GraphMethodException"},
+        ),
+    )
+    error = error_of(get(sim, metric=NEW), 401, 190)
+    assert error == {**error, "message": "gone", "error_subcode": 463, "is_transient": False,
+                     "type": "GraphMethodException"}
+    with pytest.raises(ValueError, match="needs parameter 'code'"):
+        Scenario("error")
+
+
+def test_error_scenario_minutes_exhaust_the_quota_in_the_headers(sim: Simulator) -> None:
+    sim.set_scenario(PAGE, Scenario("error", {"code": 80001, "minutes": 9}))
+    response = get(sim, metric=NEW)
+    (usage,) = json.loads(response.headers["x-business-use-case-usage"])[PAGE]
+    assert (usage["call_count"], usage["estimated_time_to_regain_access"]) == (100, 9)
+    assert json.loads(response.headers["x-app-usage"])["call_count"] < 100
+    sim.set_scenario(PAGE, Scenario("error", {"code": 4, "minutes": 2}))
+    response = get(sim, metric=NEW)
+    assert json.loads(response.headers["x-app-usage"])["call_count"] == 100
+    (usage,) = json.loads(response.headers["x-business-use-case-usage"])[PAGE]
+    assert (usage["call_count"], usage["estimated_time_to_regain_access"]) == (100, 2)
+    sim.set_scenario(PAGE, Scenario("error", {"code": 4}))
+    (usage,) = json.loads(get(sim, metric=NEW).headers["x-business-use-case-usage"])[PAGE]
+    assert usage["estimated_time_to_regain_access"] == 0
+
+
+@pytest.mark.parametrize(
+    ("params", "header", "figure", "minutes"),
+    [
+        ({}, "x-business-use-case-usage", 95, 0),
+        ({"call_count": 99, "minutes": 4}, "x-business-use-case-usage", 99, 4),
+        ({"source": "app", "call_count": 91}, "x-app-usage", 91, 0),
+        ({"source": "page", "call_count": 0}, "x-page-usage", 0, 0),
+    ],
+)
+def test_usage_scenario_answers_normally_with_that_usage(
+    sim: Simulator, params: dict[str, Any], header: str, figure: int, minutes: int
+) -> None:
+    for _ in range(20):  # some measured usage, so 0 is a figure the scenario put there
+        get(sim, metric=NEW)
+    sim.set_scenario(PAGE, Scenario("usage", params))
+    response = get(sim, metric=NEW)
+    assert len(values_of(ok(response), NEW)) == 2
+    usage = json.loads(response.headers[header])
+    if header == "x-business-use-case-usage":
+        (usage,) = usage[PAGE]
+    assert usage["call_count"] == figure
+    (business,) = json.loads(response.headers["x-business-use-case-usage"])[PAGE]
+    assert business["estimated_time_to_regain_access"] == minutes
+    others = {"x-app-usage", "x-page-usage"} - {header}
+    assert all(json.loads(response.headers[h])["call_count"] < 60 for h in others)
+
+
+# --- token checks ---------------------------------------------------------------------------
+
+APP_TOKEN = "1234567|app-secret-value"
+NINETY_DAYS = 90 * 86400
+
+
+def debug_token(
+    simulator: Simulator, input_token: str | None = TOKEN, app_token: str | None = APP_TOKEN,
+    path: str = "/v24.0/debug_token", **params: str,
+) -> requests.Response:
+    if input_token is not None:
+        params["input_token"] = input_token
+    if app_token is not None:
+        params["access_token"] = app_token
+    return requests.get(simulator.url + path, params=params, timeout=10)
+
+
+def test_debug_token_defaults(sim: Simulator) -> None:
+    data = ok(debug_token(sim))["data"]
+    assert data == {
+        "app_id": "1234567",
+        "type": "PAGE",
+        "application": data["application"],
+        "data_access_expires_at": int(SUMMER_NOW) + NINETY_DAYS,
+        "expires_at": 0,
+        "is_valid": True,
+        "profile_id": data["profile_id"],
+        "scopes": [
+            "pages_messaging", "pages_read_engagement", "pages_show_list", "read_insights",
+            "public_profile",
+        ],
+        "granular_scopes": data["granular_scopes"],
+        "user_id": data["user_id"],
+    }
+    assert data["profile_id"].isdigit()
+    assert {"scope": "read_insights", "target_ids": [data["profile_id"]]} in data["granular_scopes"]
+    assert {"scope": "public_profile"} in data["granular_scopes"]
+    for scheme in ("Bearer", "OAuth"):
+        response = requests.get(
+            f"{sim.url}/debug_token",
+            params={"input_token": TOKEN},
+            headers={"Authorization": f"{scheme} {APP_TOKEN}"},
+            timeout=10,
+        )
+        assert ok(response)["data"] == data
+
+
+def test_debug_token_overrides(sim: Simulator) -> None:
+    sim.set_token_info(TOKEN, is_valid=False, token="a field named token")
+    data = ok(debug_token(sim))["data"]
+    assert data["token"] == "a field named token"
+    assert data["is_valid"] is False
+    assert (data["error"]["code"], data["error"]["subcode"]) == (190, 460)
+    assert ok(debug_token(sim, input_token="other"))["data"]["is_valid"] is True
+    sim.clear_token_info(TOKEN)
+    sim.set_token_info(TOKEN, expires_at=int(SUMMER_NOW) - 60, scopes=["pages_show_list"])
+    data = ok(debug_token(sim))["data"]
+    assert data["is_valid"] is False
+    assert data["error"]["subcode"] == 463
+    assert data["scopes"] == ["pages_show_list"]
+    assert [g["scope"] for g in data["granular_scopes"]] == ["pages_show_list"]
+    sim.set_token_info(TOKEN, expires_at=int(SUMMER_NOW) + 3600, data_access_expires_at=None)
+    data = ok(debug_token(sim))["data"]
+    assert data["is_valid"] is True
+    assert "data_access_expires_at" not in data
+    sim.clear_token_info(TOKEN)
+    assert ok(debug_token(sim))["data"]["expires_at"] == 0
+
+
+def test_debug_token_control_api(sim: Simulator) -> None:
+    url = f"{sim.url}/_sim/token-info"
+    payload = {"token": TOKEN, "info": {"is_valid": False, "scopes": []}}
+    assert requests.put(url, data=json.dumps(payload), timeout=10).status_code == 204
+    data = ok(debug_token(sim))["data"]
+    assert (data["is_valid"], data["scopes"], data["granular_scopes"]) == (False, [], [])
+    deleted = requests.delete(url, data=json.dumps({"token": TOKEN}), timeout=10)
+    assert deleted.status_code == 204
+    assert ok(debug_token(sim))["data"]["is_valid"] is True
+    bad_bodies: list[object] = [{"info": {}}, {"token": TOKEN, "info": []}, []]
+    for bad in bad_bodies:
+        assert requests.put(url, data=json.dumps(bad), timeout=10).status_code == 400
+    sim.set_token_info(TOKEN, is_valid=False)
+    sim.reset()
+    assert ok(debug_token(sim))["data"]["is_valid"] is True
+
+
+def test_debug_token_errors(sim: Simulator) -> None:
+    error_of(debug_token(sim, input_token=None), 400, 100)
+    error_of(debug_token(sim, app_token=None), 400, 190)
+    error_of(debug_token(sim, app_token=TOKEN), 400, 190)
+    error_of(debug_token(sim, app_token="abc|def"), 400, 190)
+
+
+def test_debug_token_requests_are_logged_apart_from_pages(sim: Simulator) -> None:
+    ok(debug_token(sim, path="/debug_token"))
+    ok(get(sim, metric=NEW))
+    assert sim.request_count() == 1
+    assert sim.request_count(kind="debug_token") == 1
+    (entry, _) = sim.requests()
+    assert (entry.kind, entry.page_id, entry.proof_ok) == ("debug_token", None, None)
+    assert entry.query == {"input_token": "REDACTED", "access_token": "REDACTED"}
+    log = requests.get(f"{sim.url}/_sim/requests", timeout=10).json()
+    assert (log["total"], log["by_page"], log["by_kind"]) == (
+        1, {PAGE: 1}, {"debug_token": 1, "insights": 1}
+    )
+
+
+def test_app_secret_requires_appsecret_proof() -> None:
+    secret = "s3cret"
+    proof = Simulator.appsecret_proof(TOKEN, secret)
+    assert proof == hmac.new(secret.encode(), TOKEN.encode(), hashlib.sha256).hexdigest()
+    with Simulator(now=lambda: SUMMER_NOW, app_secret=secret) as simulator:
+        missing = error_of(get(simulator, metric=NEW), 400, 100)
+        assert missing["type"] == "GraphMethodException"
+        wrong = error_of(get(simulator, metric=NEW, appsecret_proof="00" * 32), 400, 100)
+        assert wrong["message"] == "Invalid appsecret_proof provided in the API argument"
+        assert wrong["type"] == "GraphMethodException"
+        ok(get(simulator, metric=NEW, appsecret_proof=proof))
+        error_of(debug_token(simulator), 400, 100)
+        ok(debug_token(simulator, appsecret_proof=Simulator.appsecret_proof(APP_TOKEN, secret)))
+        error_of(accounts(simulator), 400, 100)
+        user_proof = Simulator.appsecret_proof(USER_TOKEN, secret)
+        ok(accounts(simulator, appsecret_proof=user_proof))
+        assert [r.proof_ok for r in simulator.requests()] == [
+            False, False, True, False, True, False, True
+        ]
+    with Simulator(now=lambda: SUMMER_NOW, app_secret=secret) as simulator:
+        simulator.set_scenario(PAGE, Scenario("transient", {"times": 1}))
+        error_of(get(simulator, metric=NEW), 400, 100)  # refused before the scenario is used
+        error_of(get(simulator, metric=NEW, appsecret_proof=proof), 500, 1)
+
+
+# --- batch requests -------------------------------------------------------------------------
+
+
+def batch(
+    simulator: Simulator, operations: list[Any], token: str | None = TOKEN, path: str = "/v24.0",
+    **fields: str,
+) -> requests.Response:
+    form = {"batch": json.dumps(operations), **fields}
+    if token is not None:
+        form["access_token"] = token
+    return requests.post(simulator.url + path, data=form, timeout=10)
+
+
+def op(page: str = PAGE, metric: str = NEW, **extra: str) -> dict[str, str]:
+    query = urlencode({"metric": metric, **extra})
+    return {"method": "GET", "relative_url": f"{page}/insights?{query}"}
+
+
+def entries(response: requests.Response) -> list[dict[str, Any] | None]:
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any] | None] = response.json()
+    return found
+
+
+def header_of(entry: dict[str, Any], name: str) -> str:
+    (value,) = [h["value"] for h in entry["headers"] if h["name"].lower() == name.lower()]
+    return str(value)
+
+
+def test_batch_answers_each_operation_as_a_single_get_would(sim: Simulator) -> None:
+    own_token = {**op("42", BLOCKED), "body": "access_token=EAABotherTOKEN"}
+    in_url = op("43", metric=READ_RATIO, access_token="EAABthirdTOKEN", period="week")
+    response = batch(sim, [op(), own_token, in_url, op("44", metric="bogus")])
+    assert sim.http_request_count() == 1
+    first, second, third, fourth = entries(response)
+    assert first is not None and second is not None and third is not None and fourth is not None
+    assert first["code"] == 200
+    assert header_of(first, "Content-Type") == "text/javascript; charset=UTF-8"
+    assert header_of(first, "facebook-api-version") == "v24.0"
+    assert PAGE in json.loads(header_of(first, "x-business-use-case-usage"))
+    assert json.loads(first["body"]) == ok(get(sim, metric=NEW))
+    assert json.loads(second["body"])["data"] == ok(get(sim, page="42", metric=BLOCKED))["data"]
+    assert "access_token=EAABotherTOKEN" in json.loads(second["body"])["paging"]["next"]
+    assert json.loads(third["body"])["data"] == ok(
+        get(sim, page="43", metric=READ_RATIO, period="week")
+    )["data"]
+    assert fourth["code"] == 400
+    assert json.loads(fourth["body"])["error"]["code"] == 100
+    assert header_of(fourth, "WWW-Authenticate").startswith("OAuth")
+    operations = [r for r in sim.requests() if r.kind == "batch"]
+    assert [(r.page_id, r.token_source) for r in operations] == [
+        (PAGE, "batch"), ("42", "body"), ("43", "query"), ("44", "batch")
+    ]
+    assert operations[2].query["access_token"] == "REDACTED"
+    assert sim.request_count(PAGE) == 2
+    assert sim.request_count(kind="batch") == 4
+    assert sim.http_request_count() == 4  # the batch and three single GETs
+    log = requests.get(f"{sim.url}/_sim/requests", timeout=10).json()
+    assert log["http_total"] == 4
+
+
+def test_batch_operations_meet_their_pages_scenarios(sim: Simulator) -> None:
+    sim.set_scenario(PAGE, Scenario("error", {"code": 190, "subcode": 463}))
+    sim.set_scenario("42", Scenario("batch_timeout", {"times": 1}))
+    sim.set_scenario("43", Scenario("rate_limited", {"minutes": 3}))
+    sim.set_scenario("44", Scenario("garbage"))
+    answers = entries(batch(sim, [op(), op("42"), op("43"), op("44"), op("45")]))
+    expired, timed_out, limited, garbage, fine = answers
+    assert timed_out is None
+    assert expired is not None and limited is not None and garbage is not None
+    assert fine is not None
+    assert expired["code"] == 400
+    assert json.loads(expired["body"])["error"]["error_subcode"] == 463
+    assert json.loads(limited["body"])["error"]["code"] == 80001
+    (usage,) = json.loads(header_of(limited, "x-business-use-case-usage"))["43"]
+    assert usage["estimated_time_to_regain_access"] == 3
+    assert garbage["code"] == 200
+    assert garbage["body"].startswith("<!DOCTYPE html>")
+    assert fine["code"] == 200
+    assert sim.request_count("42") == 1
+    assert entries(batch(sim, [op("42")]))[0] is not None  # times: 1 used up
+    ok(get(sim, page="42", metric=NEW))
+
+
+def test_batch_refusals(sim: Simulator) -> None:
+    error_of(batch(sim, [op()] * 51), 400, 1)
+    error_of(batch(sim, [op()], token=None), 400, 100)
+    error_of(batch(sim, [op()], path="/", batch="not json"), 400, 100)
+    error_of(batch(sim, [{"method": "GET"}]), 400, 100)
+    error_of(requests.post(f"{sim.url}/v24.0/", data={"access_token": TOKEN}, timeout=10), 400, 100)
+    error_of(requests.get(f"{sim.url}/v24.0", params={"access_token": TOKEN}, timeout=10), 400, 100)
+    assert sim.request_count() == 0
+    assert len(entries(batch(sim, [op()] * 50))) == 50
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    form = {"batch": json.dumps([op()])}
+    by_header = requests.post(f"{sim.url}/", data=form, headers=headers, timeout=10)
+    assert entries(by_header)[0] is not None
+
+
+def test_batch_post_operation_and_other_endpoints(sim: Simulator) -> None:
+    sim.set_accounts([("111", "One")])
+    operations = [
+        {"method": "POST", "relative_url": f"{PAGE}/insights?metric={NEW}"},
+        {"method": "GET", "relative_url": f"debug_token?input_token=x&access_token={APP_TOKEN}"},
+        {"method": "GET", "relative_url": "/v25.0/me/accounts?fields=id"},
+        {"method": "GET", "relative_url": "123/feed"},
+    ]
+    posted, checked, listed, feed = entries(batch(sim, operations))
+    assert posted is not None and checked is not None and listed is not None and feed is not None
+    assert json.loads(posted["body"])["error"]["message"].startswith("Unsupported post request")
+    assert json.loads(checked["body"])["data"]["app_id"] == "1234567"
+    assert json.loads(listed["body"])["data"] == [{"id": "111"}]
+    assert header_of(listed, "facebook-api-version") == "v25.0"
+    assert feed["code"] == 400
+    assert [r.kind for r in sim.requests()] == ["batch"] * 4
+
+
+def test_batch_connection_faults_break_the_whole_batch(sim: Simulator) -> None:
+    sim.set_scenario("42", Scenario("reset", {"times": 1}))
+    with pytest.raises(requests.RequestException, match="reset"):
+        batch(sim, [op(), op("42")])
+    sim.set_scenario("42", Scenario("drop", {"times": 1}))
+    with pytest.raises(requests.ConnectionError):
+        batch(sim, [op(), op("42")])
+    assert sim.request_count(PAGE) == 2
+    sim.set_scenario(PAGE, Scenario("slow", {"seconds": 0.4}))
+    sim.set_scenario("42", Scenario("slow", {"seconds": 0.4}))
+    started = time.monotonic()
+    assert all(entries(batch(sim, [op(), op("42")])))
+    assert 0.4 <= time.monotonic() - started < 0.75  # side by side, not one after the other
+
+
+def test_batch_trickle_and_huge(sim: Simulator) -> None:
+    sim.set_scenario("42", Scenario("huge", {"megabytes": 0.25}))
+    answers = entries(batch(sim, [op(), op("42")]))
+    assert answers[1] is not None
+    huge_body = answers[1]["body"]
+    assert len(huge_body) >= 1 << 18
+    assert len(values_of(json.loads(huge_body), NEW)) == 2
+    sim.set_scenario("42", Scenario("trickle", {"bytes_per_second": 8000}))
+    started = time.monotonic()
+    response = batch(sim, [op(), op("42")])
+    assert time.monotonic() - started >= len(response.content) / 8000 * 0.8
+    assert all(entries(response))
+
+
+def test_latency_applies_once_per_batch() -> None:
+    with Simulator(now=lambda: SUMMER_NOW, latency=0.2) as simulator:
+        started = time.monotonic()
+        assert all(entries(batch(simulator, [op(str(page)) for page in range(1, 6)])))
+        assert 0.2 <= time.monotonic() - started < 0.8  # not 0.2 for each of the five
+
+
+def test_batch_with_app_secret() -> None:
+    secret = "s3cret"
+    proof = Simulator.appsecret_proof(TOKEN, secret)
+    other = "EAABotherTOKEN"
+    with Simulator(now=lambda: SUMMER_NOW, app_secret=secret) as simulator:
+        error_of(batch(simulator, [op()]), 400, 100)
+        own = {**op("42"), "body": f"access_token={other}"}
+        own_proven = {
+            **op("43"),
+            "body": f"access_token={other}&appsecret_proof={Simulator.appsecret_proof(other, secret)}",
+        }
+        answers = entries(batch(simulator, [op(), own, own_proven], appsecret_proof=proof))
+        assert [a["code"] if a else None for a in answers] == [200, 400, 200]
+        assert [r.proof_ok for r in simulator.requests()] == [True, False, True]
+
+
+# --- Page discovery ------------------------------------------------------------------------
+
+USER_TOKEN = "EAAUuserTOKEN42"
+
+
+def accounts(
+    simulator: Simulator, token: str | None = USER_TOKEN, path: str = "/v24.0/me/accounts",
+    **params: str,
+) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.get(simulator.url + path, params=params, headers=headers, timeout=10)
+
+
+def test_accounts_page_through_the_managed_pages() -> None:
+    with Simulator(now=lambda: SUMMER_NOW, accounts=30) as simulator:
+        first = ok(accounts(simulator, fields="id,name,access_token"))
+        assert len(first["data"]) == 25
+        assert first["data"][0] == {
+            "id": "700000000000001",
+            "name": first["data"][0]["name"],
+            "access_token": Simulator.page_token_for("700000000000001", USER_TOKEN),
+        }
+        assert "previous" not in first["paging"]
+        following = urlsplit(first["paging"]["next"])
+        query = parse_qs(following.query)
+        assert query["access_token"] == [USER_TOKEN]
+        assert query["after"] == [first["paging"]["cursors"]["after"]]
+        assert following.path == "/v24.0/me/accounts"
+        second = ok(requests.get(first["paging"]["next"], timeout=10))
+        assert [p["id"] for p in second["data"]] == [f"7000000000000{n}" for n in range(26, 31)]
+        assert "next" not in second["paging"]
+        assert "previous" in second["paging"]
+        assert set(second["data"][0]) == {"id", "name", "access_token"}
+        back = ok(requests.get(second["paging"]["previous"], timeout=10))
+        assert back["data"] == first["data"]
+        assert simulator.request_count() == 0
+        assert simulator.request_count(kind="accounts") == 3
+        entry = simulator.requests()[0]
+        assert (entry.kind, entry.page_id, entry.token_source) == ("accounts", None, "header")
+
+
+def test_accounts_fields_limit_and_tokens(sim: Simulator) -> None:
+    sim.set_accounts([("111", "One"), ("222", "Two", ["MESSAGING"]), ("333", "Three")])
+    everything = ok(accounts(sim, path="/me/accounts"))
+    assert set(everything["data"][0]) == {
+        "access_token", "category", "category_list", "name", "id", "tasks"
+    }
+    assert "ANALYZE" in everything["data"][0]["tasks"]
+    assert everything["data"][1]["tasks"] == ["MESSAGING"]
+    assert everything["data"][0]["access_token"] != ok(accounts(sim, token="EAAUsomeoneElse"))[
+        "data"
+    ][0]["access_token"]
+    assert ok(accounts(sim, fields="name,instagram_business_account{id}"))["data"][0] == {
+        "name": "One", "id": "111"
+    }
+    two = ok(accounts(sim, limit="2", fields="id"))
+    assert two["data"] == [{"id": "111"}, {"id": "222"}]
+    assert parse_qs(urlsplit(two["paging"]["next"]).query)["limit"] == ["2"]
+    error_of(accounts(sim, limit="many"), 400, 100)
+    error_of(accounts(sim, after="bogus"), 400, 100)
+    error_of(accounts(sim, token=None), 400, 2500)
+    page_token = everything["data"][2]["access_token"]
+    assert page_token == sim.page_token_for("333", USER_TOKEN)
+    assert ok(debug_token(sim, input_token=page_token))["data"]["profile_id"] == "333"
+    sim.set_accounts([])
+    assert ok(accounts(sim)) == {"data": []}
+
+
+def test_accounts_limit_is_at_most_100() -> None:
+    with Simulator(now=lambda: SUMMER_NOW, accounts=120, accounts_prefix="55") as simulator:
+        body = ok(accounts(simulator, limit="500", fields="id"))
+        assert len(body["data"]) == 100
+        assert body["data"][0]["id"] == "550000000000001"
+    with pytest.raises(ValueError, match="digits"):
+        Simulator(accounts=1, accounts_prefix="x")
+
+
+def test_accounts_control_api(sim: Simulator) -> None:
+    url = f"{sim.url}/_sim/accounts"
+    pages = {"pages": [["111", "One"], ["222", "Two", ["ANALYZE"]]]}
+    assert requests.put(url, data=json.dumps(pages), timeout=10).status_code == 204
+    assert [p["name"] for p in ok(accounts(sim))["data"]] == ["One", "Two"]
+    assert requests.get(url, timeout=10).json()["pages"][1] == ["222", "Two", ["ANALYZE"]]
+    for bad in ({"pages": [["abc", "x"]]}, {"pages": "111"}, {"pages": [["1"]]}):
+        assert requests.put(url, data=json.dumps(bad), timeout=10).status_code == 400
+    scenario = f"{sim.url}/_sim/accounts/scenario"
+    payload = {"name": "transient", "params": {"times": 1}}
+    assert requests.put(scenario, data=json.dumps(payload), timeout=10).status_code == 204
+    error_of(accounts(sim), 500, 1)
+    ok(accounts(sim))
+
+
+@pytest.mark.parametrize(
+    ("scenario", "status", "code"),
+    [
+        (Scenario("transient"), 500, 1),
+        (Scenario("invalid_token"), 400, 190),
+        (Scenario("error", {"code": 4, "minutes": 1}), 400, 4),
+        (Scenario("error", {"code": 200}), 403, 200),
+    ],
+)
+def test_accounts_scenarios(sim: Simulator, scenario: Scenario, status: int, code: int) -> None:
+    sim.set_accounts([("111", "One")])
+    sim.set_accounts_scenario(scenario)
+    error_of(accounts(sim), status, code)
+    ok(get(sim, metric=NEW))  # insights are unaffected
+    sim.set_accounts_scenario(None)
+    ok(accounts(sim))
+
+
+def test_accounts_garbage_and_times(sim: Simulator) -> None:
+    sim.set_accounts([("111", "One")])
+    sim.set_accounts_scenario(Scenario("garbage", {"times": 1}))
+    response = accounts(sim)
+    assert response.status_code == 200
+    with pytest.raises(ValueError, match="Expecting value"):
+        response.json()
+    assert ok(accounts(sim))["data"][0]["id"] == "111"
+    sim.set_accounts_scenario(Scenario("transient"))
+    sim.reset()
+    ok(accounts(sim))
+
+
 # --- command line ---------------------------------------------------------------------------
 
 
@@ -741,7 +1397,10 @@ def run_cli(*args: str) -> subprocess.Popen[str]:
 
 
 def test_cli_serves_until_sigterm() -> None:
-    process = run_cli("--listen", "127.0.0.1:0", "--scenario", '777=rate_limited:{"code": 17}')
+    process = run_cli(
+        "--listen", "127.0.0.1:0", "--scenario", '777=rate_limited:{"code": 17}',
+        "--accounts", "3", "--accounts-prefix", "9",
+    )
     try:
         assert process.stdout is not None
         line = process.stdout.readline().strip()
@@ -757,6 +1416,8 @@ def test_cli_serves_until_sigterm() -> None:
             f"{url}/v24.0/777/insights", params={"metric": NEW, "access_token": TOKEN}, timeout=10
         )
         assert limited.json()["error"]["code"] == 17
+        listed = requests.get(f"{url}/me/accounts", params={"access_token": TOKEN}, timeout=10)
+        assert [p["id"] for p in listed.json()["data"]][-1] == "900000000000003"
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=10)
     finally:
@@ -773,6 +1434,8 @@ def test_cli_serves_until_sigterm() -> None:
         ("--scenario", "123=no_such"),
         ("--scenario", "123=slow:{not json"),
         ("--bogus",),
+        ("--accounts", "-1"),
+        ("--accounts-prefix", "x7"),
     ],
 )
 def test_cli_rejects_bad_arguments(args: tuple[str, ...]) -> None:

@@ -31,6 +31,18 @@ def _latency(text: str) -> float:
     return seconds
 
 
+def _count(text: str) -> int:
+    if not text.isascii() or not text.isdigit():
+        raise argparse.ArgumentTypeError(f"not a number of Pages: {text!r}")
+    return int(text)
+
+
+def _digits(text: str) -> str:
+    if not text.isascii() or not text.isdigit():
+        raise argparse.ArgumentTypeError(f"Page ids are digits: {text!r}")
+    return text
+
+
 def _scenario(text: str) -> tuple[str, Scenario]:
     """PAGE_ID=NAME or PAGE_ID=NAME:JSON_PARAMS."""
     page_id, sep, spec = text.partition("=")
@@ -68,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         type=_latency,
         default=0.0,
         metavar="SECONDS",
-        help="delay before every insights answer",
+        help="delay before every API answer (once for a whole batch)",
     )
     parser.add_argument(
         "--scenario",
@@ -77,6 +89,26 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="PAGE_ID=NAME[:JSON_PARAMS]",
         help="put a Page in a scenario from the start (repeatable)",
+    )
+    parser.add_argument(
+        "--accounts",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="how many Pages the user token manages (GET me/accounts)",
+    )
+    parser.add_argument(
+        "--accounts-prefix",
+        type=_digits,
+        default="7",
+        metavar="DIGITS",
+        help="what the ids of those Pages start with",
+    )
+    parser.add_argument(
+        "--app-secret",
+        default=None,
+        metavar="SECRET",
+        help='require appsecret_proof keyed with this secret ("Require App Secret" on)',
     )
     parser.add_argument(
         "--extra-metric",
@@ -92,7 +124,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     host, port = args.listen
-    simulator = Simulator(host, port, latency=args.latency, extra_metrics=args.extra_metric)
+    simulator = Simulator(
+        host,
+        port,
+        latency=args.latency,
+        extra_metrics=args.extra_metric,
+        app_secret=args.app_secret,
+        accounts=args.accounts,
+        accounts_prefix=args.accounts_prefix,
+    )
     for page_id, scenario in args.scenario:
         simulator.set_scenario(page_id, scenario)
     try:

@@ -1,21 +1,26 @@
-"""The /_sim control API: scenarios, the request log and reset, over HTTP."""
+"""The /_sim control API: scenarios, token info, managed Pages, the request log and reset."""
 
 from __future__ import annotations
 
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote
 
+from exporter.simulator.accounts import AccountBook, ManagedPage
 from exporter.simulator.answer import Answer, json_answer, no_content
 from exporter.simulator.errors import GraphError
 from exporter.simulator.requestlog import RequestLog
 from exporter.simulator.scenarios import Scenario, ScenarioBook
+from exporter.simulator.tokens import TokenBook
 from exporter.simulator.usage import UsageMeter
 
 PREFIX = "/_sim"
 _SCENARIO_PATH = re.compile(r"/_sim/pages/([^/]+)/scenario/?")
 _CONTROL_ERROR = "SimulatorControlException"
+# The key of me/accounts' scenario in its own ScenarioBook.
+ACCOUNTS = "me/accounts"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,11 +28,17 @@ class State:
     scenarios: ScenarioBook
     log: RequestLog
     usage: UsageMeter
+    tokens: TokenBook
+    accounts: AccountBook
+    accounts_scenario: ScenarioBook
 
     def reset(self) -> None:
+        """Forget scenarios, requests, usage and token overrides; the managed Pages stay."""
         self.scenarios.clear_all()
+        self.accounts_scenario.clear_all()
         self.log.clear()
         self.usage.clear()
+        self.tokens.clear_all()
 
 
 def is_control(path: str) -> bool:
@@ -38,23 +49,31 @@ def _error(status: int, message: str) -> Answer:
     return json_answer(status, GraphError(status, message, 100, type=_CONTROL_ERROR).body())
 
 
-def scenario_from_json(raw: bytes) -> Scenario:
-    """`{"name": ..., "params": {...}}`; ValueError/TypeError if it is not a valid one."""
+def _json_object(raw: bytes, shape: str) -> dict[str, Any]:
     try:
         payload = json.loads(raw or b"null")
     except ValueError:
         raise ValueError("the body must be JSON") from None
-    if not isinstance(payload, dict) or not isinstance(payload.get("name"), str):
-        raise TypeError('the body must be {"name": "...", "params": {...}}')
+    if not isinstance(payload, dict):
+        raise TypeError(f"the body must be {shape}")
+    return payload
+
+
+def scenario_from_json(raw: bytes) -> Scenario:
+    """`{"name": ..., "params": {...}}`; ValueError/TypeError if it is not a valid one."""
+    shape = '{"name": "...", "params": {...}}'
+    payload = _json_object(raw, shape)
+    if not isinstance(payload.get("name"), str):
+        raise TypeError(f"the body must be {shape}")
     params = payload.get("params") or {}
     if not isinstance(params, dict):
         raise TypeError("params must be a JSON object")
     return Scenario(payload["name"], params)
 
 
-def _scenario(state: State, method: str, page_id: str, body: bytes) -> Answer:
+def _scenario(book: ScenarioBook, key: str, method: str, body: bytes) -> Answer:
     if method == "DELETE":
-        state.scenarios.clear(page_id)
+        book.clear(key)
         return no_content()
     if method != "PUT":
         return _error(405, f"{method} is not allowed here; use PUT or DELETE")
@@ -62,7 +81,50 @@ def _scenario(state: State, method: str, page_id: str, body: bytes) -> Answer:
         scenario = scenario_from_json(body)
     except (ValueError, TypeError) as error:
         return _error(400, str(error))
-    state.scenarios.set(page_id, scenario)
+    book.set(key, scenario)
+    return no_content()
+
+
+def _token_info(state: State, method: str, body: bytes) -> Answer:
+    """PUT {"token": ..., "info": {...}} overrides debug_token fields; DELETE {"token": ...}."""
+    if method not in {"PUT", "DELETE"}:
+        return _error(405, f"{method} is not allowed here; use PUT or DELETE")
+    try:
+        payload = _json_object(body, '{"token": "...", "info": {...}}')
+    except (ValueError, TypeError) as error:
+        return _error(400, str(error))
+    token, info = payload.get("token"), payload.get("info")
+    if not isinstance(token, str) or not token:
+        return _error(400, "token must be a non-empty string")
+    if method == "DELETE":
+        state.tokens.clear(token)
+        return no_content()
+    if not isinstance(info, dict):
+        return _error(400, "info must be a JSON object of debug_token fields")
+    state.tokens.set(token, info)
+    return no_content()
+
+
+def _managed_pages(body: bytes) -> list[ManagedPage]:
+    """`{"pages": [[id, name], [id, name, [tasks]], ...]}`; ValueError/TypeError if not."""
+    pages = _json_object(body, '{"pages": [["id", "name"], ...]}').get("pages")
+    if not isinstance(pages, list):
+        raise TypeError("pages must be a list of [id, name] or [id, name, tasks]")
+    return [ManagedPage.of(entry) for entry in pages]
+
+
+def _accounts(state: State, method: str, body: bytes) -> Answer:
+    """PUT {"pages": [...]} sets the Pages the user token manages; GET lists them."""
+    if method == "GET":
+        listed = [[page.id, page.name, list(page.tasks)] for page in state.accounts.pages()]
+        return json_answer(200, {"pages": listed})
+    if method != "PUT":
+        return _error(405, f"{method} is not allowed here; use GET or PUT")
+    try:
+        pages = _managed_pages(body)
+    except (ValueError, TypeError) as error:
+        return _error(400, str(error))
+    state.accounts.set(pages)
     return no_content()
 
 
@@ -71,7 +133,9 @@ def _requests(state: State) -> Answer:
         200,
         {
             "total": state.log.count(),
+            "http_total": state.log.http_count(),
             "by_page": state.log.by_page(),
+            "by_kind": state.log.by_kind(),
             "log": [entry.as_json() for entry in state.log.entries()],
         },
     )
@@ -80,12 +144,19 @@ def _requests(state: State) -> Answer:
 def handle(state: State, method: str, path: str, body: bytes) -> Answer:
     match = _SCENARIO_PATH.fullmatch(path)
     if match is not None:
-        return _scenario(state, method, unquote(match.group(1)), body)
-    if path.rstrip("/") == "/_sim/requests":
+        return _scenario(state.scenarios, unquote(match.group(1)), method, body)
+    route = path.rstrip("/")
+    if route == "/_sim/requests":
         return _requests(state) if method == "GET" else _error(405, "use GET")
-    if path.rstrip("/") == "/_sim/reset":
+    if route == "/_sim/reset":
         if method != "POST":
             return _error(405, "use POST")
         state.reset()
         return no_content()
+    if route == "/_sim/token-info":
+        return _token_info(state, method, body)
+    if route == "/_sim/accounts":
+        return _accounts(state, method, body)
+    if route == "/_sim/accounts/scenario":
+        return _scenario(state.accounts_scenario, ACCOUNTS, method, body)
     return _error(404, f"unknown control path {path}")

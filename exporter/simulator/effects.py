@@ -1,15 +1,25 @@
-"""What each scenario does to an insights answer."""
+"""What each scenario does to an answer (of insights, or of me/accounts)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from exporter.simulator import calendar
-from exporter.simulator.answer import JSON_TYPE, Answer
+from exporter.simulator.answer import JSON_TYPE, NORMAL, Answer, Delivery, padded
 from exporter.simulator.breakdowns import Row
-from exporter.simulator.errors import UNKNOWN_ERROR, GraphError
+from exporter.simulator.errors import (
+    OAUTH,
+    RATE_LIMIT_MESSAGES,
+    SESSION_INVALIDATED,
+    TRANSIENT_CODES,
+    UNKNOWN_ERROR,
+    GraphError,
+    expired_message,
+    table_message,
+    table_status,
+)
 from exporter.simulator.insights import SeriesFactory
 from exporter.simulator.scenarios import Scenario
 from exporter.simulator.usage import Throttle
@@ -19,14 +29,7 @@ SPIKED_METRICS = frozenset(
     {"page_messages_blocked_conversations_unique", "page_messages_reported_conversations_unique"}
 )
 
-RATE_LIMIT_MESSAGES: dict[int, str] = {
-    4: "(#4) Application request limit reached",
-    17: "(#17) User request limit reached",
-    32: "(#32) Page request limit reached",
-    613: "(#613) Calls to this api have exceeded the rate limit.",
-    80001: "(#80001) There have been too many calls to this Page account. "
-    "Wait a bit and try again.",
-}
+_MEGABYTE = 1 << 20
 
 GARBAGE = (
     b"<!DOCTYPE html>\n<html><head><title>Error</title></head>"
@@ -59,6 +62,19 @@ class Effects:
     empty_data: bool = False
     empty_values: bool = False
     spike: Spike | None = None
+    # How the answer travels, and how big it is made (bytes; None: as it is).
+    delivery: Delivery = NORMAL
+    size: int | None = None
+    # Usage figures shown instead of the measured ones, on any answer.
+    throttle: Throttle | None = None
+    # In a batch, the operation times out (its entry is null).
+    batch_timeout: bool = False
+
+    def shape(self, answer: Answer) -> Answer:
+        """The answer as this scenario sends it: padded to size, then delivered its way."""
+        if self.size is not None and isinstance(answer.body, bytes):
+            answer = replace(answer, body=padded(answer.body, self.size))
+        return replace(answer, delivery=self.delivery)
 
     def series_for(self, page_id: str) -> SeriesFactory:
         spike = self.spike
@@ -74,25 +90,11 @@ class Effects:
 
 
 def _invalid_token(_: Scenario, __: float) -> Effects:
-    return Effects(
-        interruption=GraphError(
-            400,
-            "Error validating access token: The session has been invalidated because the "
-            "user changed their password or Facebook has changed the session for security "
-            "reasons.",
-            190,
-            subcode=460,
-        )
-    )
+    return Effects(interruption=GraphError(400, SESSION_INVALIDATED, 190, subcode=460))
 
 
 def _expired_token(_: Scenario, now: float) -> Effects:
-    expired_at = (now // 3600 - 1) * 3600
-    message = (
-        f"Error validating access token: Session has expired on "
-        f"{calendar.pacific_clock(expired_at)}. The current time is {calendar.pacific_clock(now)}."
-    )
-    return Effects(interruption=GraphError(400, message, 190, subcode=463))
+    return Effects(interruption=GraphError(400, expired_message(now), 190, subcode=463))
 
 
 def _permission_denied(scenario: Scenario, _: float) -> Effects:
@@ -108,10 +110,8 @@ def _permission_denied(scenario: Scenario, _: float) -> Effects:
 def _rate_limited(scenario: Scenario, _: float) -> Effects:
     code = int(scenario.param("code", 80001))
     app_limit = code == 4
-    throttle = Throttle(
-        app_exhausted=app_limit,
-        page_exhausted=not app_limit,
-        regain_minutes=int(scenario.param("minutes", 5)),
+    throttle = Throttle.exhausted(
+        app=app_limit, page=not app_limit, regain_minutes=int(scenario.param("minutes", 5))
     )
     status = 403 if app_limit else 400
     error = GraphError(
@@ -169,6 +169,58 @@ def _spike(scenario: Scenario, now: float) -> Effects:
     return Effects(spike=spike)
 
 
+def _reset(_: Scenario, __: float) -> Effects:
+    return Effects(delivery=Delivery("reset"))
+
+
+def _drop(_: Scenario, __: float) -> Effects:
+    return Effects(delivery=Delivery("drop"))
+
+
+def _trickle(scenario: Scenario, _: float) -> Effects:
+    rate = float(scenario.param("bytes_per_second", 50))
+    return Effects(delivery=Delivery("trickle", rate))
+
+
+def _huge(scenario: Scenario, _: float) -> Effects:
+    return Effects(size=round(float(scenario.param("megabytes", 20)) * _MEGABYTE))
+
+
+def _error(scenario: Scenario, now: float) -> Effects:
+    code = int(scenario.param("code", 1))
+    subcode = scenario.param("subcode", None)
+    minutes = scenario.param("minutes", None)
+    throttle = None
+    if minutes is not None:
+        throttle = Throttle.exhausted(app=code == 4, page=True, regain_minutes=int(minutes))
+    error = GraphError(
+        int(scenario.param("status", table_status(code))),
+        str(scenario.param("message", table_message(code, subcode, now))),
+        code,
+        type=str(scenario.param("type", OAUTH)),
+        subcode=subcode,
+        is_transient=scenario.param("is_transient", True if code in TRANSIENT_CODES else None),
+        throttle=throttle,
+    )
+    return Effects(interruption=error)
+
+
+def _usage(scenario: Scenario, _: float) -> Effects:
+    figure = int(scenario.param("call_count", 95))
+    source = scenario.param("source", "business_use_case")
+    throttle = Throttle(
+        app_call_count=figure if source == "app" else None,
+        business_call_count=figure if source == "business_use_case" else None,
+        page_call_count=figure if source == "page" else None,
+        regain_minutes=int(scenario.param("minutes", 0)),
+    )
+    return Effects(throttle=throttle)
+
+
+def _batch_timeout(_: Scenario, __: float) -> Effects:
+    return Effects(batch_timeout=True)
+
+
 _EFFECTS: dict[str, Callable[[Scenario, float], Effects]] = {
     "invalid_token": _invalid_token,
     "expired_token": _expired_token,
@@ -182,6 +234,13 @@ _EFFECTS: dict[str, Callable[[Scenario, float], Effects]] = {
     "unix_dialect": _unix_dialect,
     "empty": _empty,
     "spike": _spike,
+    "reset": _reset,
+    "drop": _drop,
+    "trickle": _trickle,
+    "huge": _huge,
+    "error": _error,
+    "usage": _usage,
+    "batch_timeout": _batch_timeout,
 }
 
 

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.simulator.calendar import pacific_clock
 from exporter.simulator.usage import Throttle
 
 OAUTH = "OAuthException"
@@ -108,4 +109,107 @@ def unsupported_request(method: str, object_id: str | None = None) -> GraphError
         100,
         type=GRAPH_METHOD,
         subcode=33,
+    )
+
+
+# --- the error table of shared/graph-api.md, for the `error` scenario ----------------------
+
+SESSION_INVALIDATED = (
+    "Error validating access token: The session has been invalidated because the user changed "
+    "their password or Facebook has changed the session for security reasons."
+)
+RATE_LIMIT_MESSAGES: dict[int, str] = {
+    4: "(#4) Application request limit reached",
+    17: "(#17) User request limit reached",
+    32: "(#32) Page request limit reached",
+    613: "(#613) Calls to this api have exceeded the rate limit.",
+    80001: "(#80001) There have been too many calls to this Page account. "
+    "Wait a bit and try again.",
+}
+# Codes a careful client retries (graph-api.md, "Rate limits"); their errors say is_transient.
+TRANSIENT_CODES = frozenset({2, 4, 17, 32, 613, *range(80000, 80009)})
+_TOKEN_MESSAGES: dict[int | None, str] = {
+    None: "Invalid OAuth access token - Cannot parse access token",
+    458: "Error validating access token: The user has not authorized application.",
+    460: SESSION_INVALIDATED,
+    467: "Error validating access token: The user is not logged in.",
+}
+
+
+def expired_message(now: float, expired_at: float | None = None) -> str:
+    """Graph's words for a token that expired at `expired_at` (default: the last full hour)."""
+    if expired_at is None:
+        expired_at = (now // 3600 - 1) * 3600
+    return (
+        f"Error validating access token: Session has expired on {pacific_clock(expired_at)}. "
+        f"The current time is {pacific_clock(now)}."
+    )
+
+
+def table_status(code: int) -> int:
+    """The HTTP status graph-api.md's table gives for a code (400 when it lists none)."""
+    if code == 10 or 200 <= code <= 299:
+        return 403
+    if code in {1, 99}:
+        return 500
+    return 400
+
+
+def table_message(code: int, subcode: int | None, now: float) -> str:
+    """The message graph-api.md's table gives for a code (a generic one when it lists none)."""
+    if code == 100:
+        return INVALID_METRIC
+    if code == 190:
+        if subcode == 463:
+            return expired_message(now)
+        return _TOKEN_MESSAGES.get(subcode, _TOKEN_MESSAGES[None])
+    if code == 10:
+        return "(#10) Application does not have permission for this action"
+    if 200 <= code <= 299:
+        return f"(#{code}) Permissions error"
+    if code in RATE_LIMIT_MESSAGES:
+        return RATE_LIMIT_MESSAGES[code]
+    if code in {1, 99}:
+        return UNKNOWN_ERROR
+    if code == 2:
+        return "(#2) Service temporarily unavailable"
+    return f"(#{code}) An error occurred"
+
+
+# --- appsecret_proof, token checks, batches, Page discovery ---------------------------------
+
+
+def proof_missing() -> GraphError:
+    return GraphError(
+        400, "API calls from the server require an appsecret_proof argument", 100, GRAPH_METHOD
+    )
+
+
+def proof_invalid() -> GraphError:
+    return GraphError(
+        400, "Invalid appsecret_proof provided in the API argument", 100, GRAPH_METHOD
+    )
+
+
+def app_token_required() -> GraphError:
+    return GraphError(400, "This method must be called with an app access_token.", 190)
+
+
+def malformed_token() -> GraphError:
+    return GraphError(400, _TOKEN_MESSAGES[None], 190)
+
+
+def missing_parameter(name: str) -> GraphError:
+    return GraphError(400, f"(#100) The parameter {name} is required", 100)
+
+
+def too_many_operations(limit: int) -> GraphError:
+    return GraphError(400, f"(#1) The batch can contain at most {limit} operations", 1)
+
+
+def current_user_required() -> GraphError:
+    return GraphError(
+        400,
+        "An active access token must be used to query information about the current user.",
+        2500,
     )

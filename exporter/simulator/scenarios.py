@@ -26,6 +26,14 @@ def _one_of(*allowed: object) -> Check:
     return lambda v: not isinstance(v, bool) and v in allowed
 
 
+def _positive(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < float("inf")
+
+
+def _flag(v: object) -> bool:
+    return isinstance(v, bool)
+
+
 def _text(v: object) -> bool:
     return isinstance(v, str)
 
@@ -52,8 +60,31 @@ PARAMETERS: dict[str, dict[str, Check]] = {
     "unix_dialect": {},
     "empty": {"mode": _one_of("data", "values")},
     "spike": {"factor": _number(0), "add": _number(0)},
+    # The connection misbehaves: see answer.Delivery.
+    "reset": {},
+    "drop": {},
+    "trickle": {"bytes_per_second": _positive},
+    "huge": {"megabytes": _positive},
+    # Any error of graph-api.md's table, with the status and message it gives by default.
+    "error": {
+        "code": _integer(1, 2**31 - 1),
+        "subcode": _integer(0, 2**31 - 1),
+        "status": _integer(200, 599),
+        "message": _text,
+        "type": _text,
+        "is_transient": _flag,
+        "minutes": _integer(0, 24 * 60),
+    },
+    # A normal answer whose usage headers show `call_count` percent for `source`.
+    "usage": {
+        "call_count": _integer(0, 100),
+        "source": _one_of("app", "business_use_case", "page"),
+        "minutes": _integer(0, 24 * 60),
+    },
+    # In a batch, the Page's operation comes back as null (it timed out).
+    "batch_timeout": {},
 }
-REQUIRED: dict[str, tuple[str, ...]] = {"retired_metric": ("metrics",)}
+REQUIRED: dict[str, tuple[str, ...]] = {"retired_metric": ("metrics",), "error": ("code",)}
 _TIMES = _integer(1, 2**31)
 
 

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import select
 import socket
+import struct
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import Any
 
+from exporter.simulator.accounts import ManagedPage, generated
 from exporter.simulator.answer import Answer
 from exporter.simulator.app import GraphApp, internal_error
-from exporter.simulator.requestlog import RecordedRequest
+from exporter.simulator.control import ACCOUNTS
+from exporter.simulator.requestlog import RecordedRequest, RequestKind
 from exporter.simulator.scenarios import Scenario
+from exporter.simulator.tokens import appsecret_proof, page_token
 
 # Request bodies are read (so the client never sees a reset) but only this much is kept.
 _MAX_BODY = 1 << 20
 _CHUNK = 1 << 16
+# A trickle sends a piece every _TICK seconds; a reset waits _SETTLE for the part sent.
+_TICK = 0.05
+_SETTLE = 0.05
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -74,6 +83,9 @@ class _Handler(BaseHTTPRequestHandler):
         return bytes(kept)
 
     def _send(self, answer: Answer) -> None:
+        self.close_connection = True
+        if answer.delivery.mode == "drop":
+            return  # nothing at all: finish() closes the connection
         try:
             self.send_response(answer.status)
             if answer.content_type is not None:
@@ -81,12 +93,55 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in answer.headers:
                 self.send_header(name, value)
             if answer.status != 204:
-                self.send_header("Content-Length", str(len(answer.body)))
+                self.send_header("Content-Length", str(answer.length))
             self.end_headers()
-            if self.command != "HEAD" and answer.status != 204:
-                self.wfile.write(answer.body)
+            if self.command == "HEAD" or answer.status == 204:
+                return
+            if answer.delivery.mode == "reset":
+                self._reset_mid_body(answer)
+            elif answer.delivery.mode == "trickle":
+                self._trickle(answer, answer.delivery.bytes_per_second)
+            else:
+                for chunk in answer.chunks(_CHUNK):
+                    self.wfile.write(chunk)
         except OSError:
-            self.close_connection = True  # the client went away; nothing left to tell it
+            pass  # the client went away; nothing left to tell it
+
+    def _reset_mid_body(self, answer: Answer) -> None:
+        """Half the body, then a TCP reset: SO_LINGER 0 and close, so no FIN goes out."""
+        remaining = max(1, answer.length // 2) if answer.length > 1 else 0
+        for chunk in answer.chunks(_CHUNK):
+            if remaining <= 0:
+                break
+            self.wfile.write(chunk[:remaining])
+            remaining -= len(chunk)
+        # Let the part sent reach the client: a reset discards whatever is still queued.
+        self.server.app.stopping.wait(_SETTLE)
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # The socket really closes once the buffered reader no longer holds it.
+        self.rfile.close()
+        self.connection.close()
+
+    def _trickle(self, answer: Answer, bytes_per_second: float) -> None:
+        """The body a few bytes at a time; stops when the client leaves or the server stops."""
+        piece = max(1, int(bytes_per_second * _TICK))
+        pause = piece / bytes_per_second
+        for chunk in answer.chunks(piece):
+            if self._client_gone():
+                return
+            self.wfile.write(chunk)
+            if self.server.app.stopping.wait(pause):
+                return
+
+    def _client_gone(self) -> bool:
+        # The request has been read whole, so a readable socket means EOF or a reset.
+        readable, _, _ = select.select([self.connection], [], [], 0)
+        if not readable:
+            return False
+        try:
+            return not self.connection.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return True
 
 
 class _Server(ThreadingHTTPServer):
@@ -115,7 +170,15 @@ class Simulator:
         latency: float = 0.0,
         extra_metrics: Iterable[str] = (),
         now: Callable[[], float] | None = None,
+        *,
+        app_secret: str | None = None,
+        accounts: int = 0,
+        accounts_prefix: str = "7",
     ) -> None:
+        """`app_secret`: require appsecret_proof, as an app with "Require App Secret" on.
+        `accounts`: how many Pages the user token manages (me/accounts), with ids starting
+        with `accounts_prefix`; set_accounts() names them instead.
+        """
         self._host = host
         self._port = port
         self._stopping = threading.Event()
@@ -124,6 +187,8 @@ class Simulator:
             extra_metrics=tuple(extra_metrics),
             clock=now or time.time,
             stopping=self._stopping,
+            app_secret=app_secret,
+            pages=generated(accounts, accounts_prefix),
         )
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -184,9 +249,17 @@ class Simulator:
     def clear_scenario(self, page_id: str) -> None:
         self._app.state.scenarios.clear(page_id)
 
-    def request_count(self, page_id: str | None = None) -> int:
-        """Insights requests received, for one Page or for all."""
-        return self._app.state.log.count(page_id)
+    def request_count(self, page_id: str | None = None, *, kind: RequestKind | None = None) -> int:
+        """Requests received for one Page, or for all Pages (insights, batch operations).
+
+        With `kind`, only requests of that kind ("insights", "debug_token", "batch",
+        "accounts"), of any Page or none unless `page_id` is given.
+        """
+        return self._app.state.log.count(page_id, kind)
+
+    def http_request_count(self) -> int:
+        """HTTP requests on the API (not /_sim) of any kind: a batch counts once."""
+        return self._app.state.log.http_count()
 
     def requests(self) -> list[RecordedRequest]:
         return self._app.state.log.entries()
@@ -195,5 +268,41 @@ class Simulator:
         self._app.state.log.clear()
 
     def reset(self) -> None:
-        """Forget requests, scenarios and usage, as POST /_sim/reset does."""
+        """Forget requests, scenarios, usage and token info, as POST /_sim/reset does."""
         self._app.state.reset()
+
+    # --- token checks ----------------------------------------------------------------------
+
+    def set_token_info(self, token: str, /, **fields: Any) -> None:
+        """Override what debug_token says about a token (is_valid=False, expires_at=...,
+        scopes=[...], type="USER", ...); a field given None is left out of the answer."""
+        self._app.state.tokens.set(token, fields)
+
+    def clear_token_info(self, token: str) -> None:
+        self._app.state.tokens.clear(token)
+
+    @staticmethod
+    def appsecret_proof(access_token: str, app_secret: str) -> str:
+        """The appsecret_proof of a token: hex HMAC-SHA256 keyed with the app secret."""
+        return appsecret_proof(access_token, app_secret)
+
+    # --- Page discovery --------------------------------------------------------------------
+
+    def set_accounts(
+        self, pages: Iterable[tuple[str, str] | tuple[str, str, Sequence[str]]]
+    ) -> None:
+        """The Pages the user token manages: (id, name) or (id, name, tasks)."""
+        self._app.state.accounts.set([ManagedPage.of(page) for page in pages])
+
+    def set_accounts_scenario(self, scenario: Scenario | None) -> None:
+        """Put me/accounts in a scenario (transient, invalid_token, error, garbage, ...)."""
+        book = self._app.state.accounts_scenario
+        if scenario is None:
+            book.clear(ACCOUNTS)
+        else:
+            book.set(ACCOUNTS, scenario)
+
+    @staticmethod
+    def page_token_for(page_id: str, user_token: str) -> str:
+        """The Page token me/accounts gives this user token for this Page."""
+        return page_token(page_id, user_token)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 _HOUR = 3_600.0
 # Kept well below the ~95 % at which careful clients stop calling: ordinary traffic, even
 # a long test run against a frozen clock, must never look like throttling. The
-# rate_limited scenario is the way to show an exhausted quota.
+# rate_limited, error (with minutes) and usage scenarios are the way to show a high figure.
 _CEILING = 60
 _REMEMBERED_CALLS = 50_000
 
@@ -22,17 +22,25 @@ class Usage:
     total_time: int
     total_cputime: int
 
-    def exhausted(self) -> Usage:
-        return replace(self, call_count=100)
-
 
 @dataclass(frozen=True, slots=True)
 class Throttle:
-    """How a rate-limit answer reports the quota it ran out of."""
+    """Figures an answer reports instead of the measured ones: a rate limit or a scenario.
 
-    app_exhausted: bool
-    page_exhausted: bool
-    regain_minutes: int
+    A call count of None leaves the measured figure; `regain_minutes` is the business use
+    case's estimated_time_to_regain_access.
+    """
+
+    app_call_count: int | None = None
+    business_call_count: int | None = None
+    page_call_count: int | None = None
+    regain_minutes: int = 0
+
+    @classmethod
+    def exhausted(cls, *, app: bool, page: bool, regain_minutes: int) -> Throttle:
+        """A quota used up: call_count 100 for the app and/or the Page."""
+        full = 100 if page else None
+        return cls(100 if app else None, full, full, regain_minutes)
 
 
 def _usage(calls: int, calls_per_percent: int) -> Usage:
@@ -95,13 +103,16 @@ def _fields(usage: Usage) -> dict[str, int]:
     }
 
 
+def _with_call_count(usage: Usage, call_count: int | None) -> Usage:
+    return usage if call_count is None else replace(usage, call_count=call_count)
+
+
 def headers(
     app: Usage, page: tuple[str, Usage] | None, throttle: Throttle | None
 ) -> list[tuple[str, str]]:
     """x-app-usage, and for a Page (id, usage) x-business-use-case-usage and x-page-usage."""
-    regain = throttle.regain_minutes if throttle is not None else 0
-    if throttle is not None and throttle.app_exhausted:
-        app = app.exhausted()
+    throttle = throttle or Throttle()
+    app = _with_call_count(app, throttle.app_call_count)
     app_usage = {
         "call_count": app.call_count,
         "total_time": app.total_time,
@@ -110,15 +121,18 @@ def headers(
     found = [("x-app-usage", _encode(app_usage))]
     if page is not None:
         page_id, usage = page
-        if throttle is not None and throttle.page_exhausted:
-            usage = usage.exhausted()
+        business_usage = _with_call_count(usage, throttle.business_call_count)
         business = {
             page_id: [
-                {"type": "pages", **_fields(usage), "estimated_time_to_regain_access": regain}
+                {
+                    "type": "pages",
+                    **_fields(business_usage),
+                    "estimated_time_to_regain_access": throttle.regain_minutes,
+                }
             ]
         }
         found += [
             ("x-business-use-case-usage", _encode(business)),
-            ("x-page-usage", _encode(_fields(usage))),
+            ("x-page-usage", _encode(_fields(_with_call_count(usage, throttle.page_call_count)))),
         ]
     return found
