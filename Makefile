@@ -9,7 +9,8 @@ demo: $(VENV)/.installed
 	$(BIN)/messenger-insights-exporter --demo
 
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check exporter tests
+	.ci/ensure-prometheus
+	$(BIN)/ruff check exporter tests grafana
 	$(BIN)/mypy
 	$(BIN)/pytest
 

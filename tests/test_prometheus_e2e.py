@@ -1,0 +1,266 @@
+"""The monitoring bundle against a real Prometheus scraping the real exporter.
+
+The simulator serves three Pages, one of whose blocked and reported conversations spike on
+the latest day; the exporter refreshes them every few seconds; Prometheus scrapes it every
+second and evaluates rules.yml and alerts.yml every second. Then every dashboard query and
+every recording rule must return data, and the spike alerts must be active for the spiking
+Page and for no other.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from exporter.simulator import Scenario, Simulator
+from tests.conftest import RunningExporter, Scrape, exporter_env, free_port, wait_until
+from tests.monitoring import (
+    ALERTS,
+    DASHBOARDS,
+    JOB,
+    RULES,
+    alert_rules,
+    grafana_regex_escape,
+    panel_queries,
+    promtool,
+    recording_rules,
+    require_tool,
+    rules,
+    substitute,
+)
+
+TOKEN = "EAAB-monitoring-e2e-5d1c"
+SPIKING = "3100000001"
+PAGES = {SPIKING: "Spiking Shop (St. Louis)", "3100000002": "Quiet Cafe", "3100000003": "Calm Books"}
+# This Page's first request fails once (retried at once), so errors by code have a series.
+FLAKY = "3100000002"
+SPIKE_ALERTS = {
+    "MessengerInsightsBlockedConversationsSpike",
+    "MessengerInsightsReportedConversationsSpike",
+}
+# Alerts may use these before the exporter serves them (a later issue adds them); no
+# dashboard panel does, since every panel must show data.
+NOT_YET_EXPORTED = {"messenger_insights_token_expiry_timestamp_seconds"}
+
+# The metrics the dashboards query, as a user would configure them.
+CONFIG = """
+graph_api:
+  base_url: {url}
+  timeout: 5s
+refresh:
+  interval: 5s
+pages:
+{pages}
+metrics:
+  - name: page_messages_new_conversations_unique
+  - name: page_messages_blocked_conversations_unique
+  - name: page_messages_reported_conversations_unique
+  - name: page_messages_total_messaging_connections
+  - name: page_messages_sent
+    breakdowns: [messaging_channel]
+  - name: page_messages_sent
+    breakdowns: [recurring_notifications_topic]
+  - name: page_messages_read_ratio
+    breakdowns: [messaging_channel]
+  - name: page_messages_read_ratio
+    breakdowns: [recurring_notifications_topic]
+  - name: page_messages_engagement
+    breakdowns: [messaging_channel]
+  - name: page_messages_engagement
+    breakdowns: [recurring_notifications_topic]
+  - name: recurring_notifications_tokens
+    period: total_over_range
+    range: 28d
+    breakdowns: [recurring_notifications_topic, recurring_notifications_frequency]
+  - name: page_messages_order_count
+  - name: page_messages_paid_order_earnings
+  - name: page_messages_with_business_outcomes
+"""
+
+_METRIC_NAME = re.compile(r"(?<![\w:])messenger_insights_[a-z0-9_]+(?![\w:])")
+
+
+def start_stack_exporter(simulator: Simulator,
+                         start_exporter: Callable[..., RunningExporter]) -> tuple[RunningExporter, Scrape]:
+    """The spiking Page, a Page whose first request fails once, and every Page up."""
+    simulator.set_scenario(SPIKING, Scenario("spike", {"factor": 10, "add": 50}))
+    simulator.set_scenario(FLAKY, Scenario("transient", {"times": 1}))
+    pages = "\n".join(f'  - id: "{page_id}"\n    name: "{name}"' for page_id, name in PAGES.items())
+    exporter = start_exporter(CONFIG.format(url=simulator.url, pages=pages),
+                              env=exporter_env(META_PAGE_TOKEN=TOKEN))
+
+    def ready(scrape: Scrape) -> bool:
+        up = scrape.series("messenger_insights_up")
+        errors = scrape.series("messenger_insights_api_errors_total")
+        return (len(up) == len(PAGES) and all(value == 1 for value in up.values())
+                and any(value >= 1 for value in errors.values()))
+
+    return exporter, exporter.wait_for(ready, timeout=30, what="every Page up and one API error counted")
+
+
+@dataclass
+class RunningPrometheus:
+    process: subprocess.Popen[str]
+    url: str
+    log_path: Path
+
+    def logs(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def api(self, path: str, **params: str) -> Any:
+        response = requests.get(f"{self.url}/api/v1/{path}", params=params, timeout=10)
+        body = response.json()
+        if body.get("status") != "success":
+            raise AssertionError(f"Prometheus answered {path} {params}: {body}")
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        data = self.api("query", query=expr)
+        result = data["result"]
+        if data["resultType"] == "scalar":
+            return [{"value": result}]
+        return list(result)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def start_prometheus(tmp_path: Path) -> Iterator[Callable[[str], RunningPrometheus]]:
+    """Start Prometheus scraping one target every second with the bundle's rules loaded."""
+    started: list[RunningPrometheus] = []
+
+    def start(target: str) -> RunningPrometheus:
+        binary = require_tool("prometheus")
+        config = {
+            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(RULES), str(ALERTS)],
+            "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [target]}]}],
+        }
+        config_path = tmp_path / "prometheus.yml"
+        config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        port = free_port()
+        log_path = tmp_path / "prometheus.log"
+        with log_path.open("w", encoding="utf-8") as log_file:
+            process = subprocess.Popen(
+                [binary, f"--config.file={config_path}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                 f"--web.listen-address=127.0.0.1:{port}", "--log.level=info"],
+                stdout=log_file, stderr=subprocess.STDOUT, text=True,
+            )
+        running = RunningPrometheus(process, f"http://127.0.0.1:{port}", log_path)
+        started.append(running)
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"prometheus exited with {process.returncode}:\n{running.logs()}")
+            try:
+                return requests.get(f"{running.url}/-/ready", timeout=2).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        wait_until(ready, 30, "Prometheus to be ready")
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+def eventually_all(checks: dict[str, Callable[[], bool]], timeout: float) -> list[str]:
+    """Poll until every check holds or time runs out; the names of those that never held."""
+    pending = dict(checks)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        pending = {name: check for name, check in pending.items() if not check()}
+        if pending:
+            time.sleep(0.5)
+    return sorted(pending)
+
+
+def test_dashboards_rules_and_alerts_against_a_real_prometheus(
+    simulator: Simulator,
+    start_exporter: Callable[..., RunningExporter],
+    start_prometheus: Callable[[str], RunningPrometheus],
+) -> None:
+    exporter, scrape = start_stack_exporter(simulator, start_exporter)
+    prometheus = start_prometheus(exporter.url.removeprefix("http://"))
+
+    def target_up() -> bool:
+        return [s["value"][1] for s in prometheus.query(f'up{{job="{JOB}"}}')] == ["1"]
+
+    wait_until(target_up, 20, f"Prometheus to scrape the exporter:\n{prometheus.logs()}")
+
+    # Every name the bundle uses is one the exporter serves.
+    served = {name for name, _ in scrape.samples}
+    for path in (RULES, ALERTS):
+        used = {name for rule in rules(path) for name in _METRIC_NAME.findall(rule["expr"])}
+        assert used - served - NOT_YET_EXPORTED == set(), f"{path.name} uses names not served"
+    for query in panel_queries():
+        assert set(_METRIC_NAME.findall(query.expr)) - served == set(), query.where()
+
+    # Every panel query returns data, for one real Page and for "All".
+    queries = panel_queries()
+    assert len(queries) > 20 and len(DASHBOARDS) == 2
+    def has_data(expr: str) -> Callable[[], bool]:
+        return lambda: bool(prometheus.query(expr))
+
+    checks: dict[str, Callable[[], bool]] = {}
+    for page_value in (grafana_regex_escape(PAGES[SPIKING]), ".+"):
+        for query in queries:
+            expr = substitute(query.expr, {"page_name": page_value, "datasource": "prometheus"})
+            checks[f"{query.where()} with page_name={page_value}: {expr}"] = has_data(expr)
+    # Every recording rule returns data.
+    for rule in recording_rules():
+        checks[f"recording rule {rule['record']}"] = has_data(rule["record"])
+    missing = eventually_all(checks, timeout=30)
+    assert missing == [], "no data for:\n" + "\n".join(missing)
+
+    # A per-Page panel shows each Page by name.
+    (first, *_) = [q for q in queries if "blocked_conversations_unique{" in q.expr]
+    names = {s["metric"]["page_name"] for s in prometheus.query(substitute(first.expr, {"page_name": ".+"}))}
+    assert names == set(PAGES.values())
+
+    # The spike alerts are active (pending or firing) for the spiking Page, and no other.
+    def spike_alerts() -> set[tuple[str, str, str]]:
+        return {(alert["labels"]["alertname"], alert["labels"]["page_id"], alert["labels"]["page_name"])
+                for alert in prometheus.api("alerts")["alerts"]
+                if alert["labels"]["alertname"] in SPIKE_ALERTS
+                and alert["state"] in ("pending", "firing")}
+
+    expected = {(name, SPIKING, PAGES[SPIKING]) for name in SPIKE_ALERTS}
+    wait_until(lambda: spike_alerts() >= expected, 20, "the spike alerts of the spiking Page")
+    assert spike_alerts() == expected
+    assert {rule["alert"] for rule in alert_rules()} >= SPIKE_ALERTS
+
+
+def test_exporter_output_passes_promtool_check_metrics(
+    simulator: Simulator, start_exporter: Callable[..., RunningExporter]
+) -> None:
+    exporter, _ = start_stack_exporter(simulator, start_exporter)
+    text = requests.get(f"{exporter.url}/metrics", timeout=10).text
+    result = promtool("check", "metrics", stdin=text)
+    findings = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    # Meta named a gauge page_messages_order_count. promlint reserves "_count" for
+    # histograms and summaries, but renaming would break the naming rule users script
+    # against (messenger_insights_ + Meta's name), so this one finding is expected.
+    expected = ('messenger_insights_page_messages_order_count non-histogram and non-summary metrics '
+                'should not have "_count" suffix')
+    unexpected = [line for line in findings if line.strip() != expected]
+    assert unexpected == [], "promtool check metrics found:\n" + "\n".join(unexpected)
+    assert any(line.strip() == expected for line in findings), "the metric this test expects is gone"
