@@ -18,8 +18,8 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
-from exporter.collector import InsightsCollector
 from exporter.config import Config, PageConfig
+from exporter.exposition import ExpositionCache, StaticRenderer
 from exporter.governor import RateLimitGovernor, ThrottleCollector
 from exporter.graph_client import GraphClient
 from exporter.redact import Secret
@@ -53,7 +53,10 @@ class Exporter:
         self._refreshing: set[str] = set()
         self._refreshing_lock = threading.Condition()
         self._apply(settings)
-        self.registry.register(InsightsCollector(self.store, lambda: self.config.refresh))
+        # The insights part of /metrics is rendered per change by the exposition cache;
+        # `registry` holds what changes per scrape.
+        self.exposition = ExpositionCache(StaticRenderer(self.store, lambda: self.config.refresh),
+                                          self.registry)
         self.registry.register(ThrottleCollector(self.governor, lambda: list(self.pages)))
         self.registry.register(TokenCollector(lambda: self.token_checker))
         self.reload_ok = Gauge(
@@ -100,6 +103,9 @@ class Exporter:
 
     def snapshots(self) -> Mapping[str, PageSnapshot]:
         return self.store.snapshots()
+
+    def metrics_body(self, *, openmetrics: bool, compress: bool) -> bytes:
+        return self.exposition.body(openmetrics=openmetrics, compress=compress)
 
     def is_ready(self) -> bool:
         return all(snapshot.attempted for snapshot in self.store.snapshots().values())

@@ -13,8 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
 
-from prometheus_client import generate_latest
-
 from exporter import __version__
 from exporter.app import Exporter, Settings
 from exporter.config import ConfigError
@@ -139,7 +137,7 @@ def run(options: Options) -> int:
     exporter = Exporter(settings)
     if options.once:
         ok = exporter.refresh_all_once()
-        sys.stdout.write(scrub(generate_latest(exporter.registry).decode("utf-8")))
+        sys.stdout.write(exporter.metrics_body(openmetrics=False, compress=False).decode("utf-8"))
         return 0 if ok else 1
     return serve(exporter, options.listen_address, web, load)
 
@@ -176,6 +174,7 @@ def serve(exporter: Exporter, listen_address: str, web: WebConfig, load: Callabl
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_hangup)
+    exporter.exposition.start()
     server.start()
     scheduler.start()
     log.info(
@@ -188,6 +187,7 @@ def serve(exporter: Exporter, listen_address: str, web: WebConfig, load: Callabl
     scheduler.shutdown()
     finished = exporter.stop(SHUTDOWN_GRACE_SECONDS)
     server.stop()
+    exporter.exposition.stop()
     log.info("exporter stopped")
     if not finished:
         # Worker threads still wait on the API; the interpreter would join them at exit.

@@ -7,7 +7,7 @@ from the snapshot, and so from /metrics.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
@@ -65,70 +65,68 @@ class InsightsCollector(Collector):
         return iter(())
 
     def collect(self) -> Iterator[Metric]:
-        snapshots = self.store.snapshots()
-        yield from self._insights_families(snapshots)
-        yield from self._page_families(snapshots)
-
-    def _insights_families(self, snapshots: Mapping[str, PageSnapshot]) -> Iterator[Metric]:
         now = self.clock()
         refresh = self.refresh()
-        interval = format_duration(refresh.interval)
-        families: dict[str, Metric] = {}
-        end_times: dict[tuple[str, str, str], float] = {}
-        for page_id, snapshot in snapshots.items():
-            for result in snapshot.fresh_results(now, refresh.stale_after):
-                spec = result.spec
-                name = exported_name(spec.name)
-                family = families.get(name)
-                if family is None:
-                    meaning = spec.help or CATALOG[spec.name].meaning
-                    family = Metric(name, help_text(meaning, spec.name, interval), "gauge")
-                    families[name] = family
-                data = result.data
-                if data is None:
-                    continue
-                key = (page_id, spec.name, spec.period)
-                end_times[key] = max(data.end_time, end_times.get(key, 0.0))
-                _add_series(family, page_id, spec.period, data.label_names, data.series)
-                if data.baseline:
-                    baseline_name = name + BASELINE_SUFFIX
-                    baseline_family = families.get(baseline_name)
-                    if baseline_family is None:
-                        meaning = spec.help or CATALOG[spec.name].meaning
-                        baseline_family = Metric(
-                            baseline_name, baseline_help(meaning, spec, interval), "gauge"
-                        )
-                        families[baseline_name] = baseline_family
-                    _add_series(baseline_family, page_id, spec.period, data.label_names, data.baseline)
-        yield from (family for family in families.values() if family.samples)
-        end_family = Metric(
-            "messenger_insights_data_end_timestamp_seconds",
-            PAGE_METRICS["messenger_insights_data_end_timestamp_seconds"],
-            "gauge",
+        yield from merge_families(
+            page_families(snapshot, refresh, now) for snapshot in self.store.snapshots().values()
         )
-        for (page_id, metric, period), end_time in end_times.items():
-            end_family.add_sample(
-                end_family.name, {"page_id": page_id, "metric": metric, "period": period}, end_time
-            )
-        yield end_family
 
-    def _page_families(self, snapshots: Mapping[str, PageSnapshot]) -> Iterator[Metric]:
-        info = _family("messenger_insights_page_info")
-        up = _family("messenger_insights_up")
-        last_success = _family("messenger_insights_last_success_timestamp_seconds")
-        duration = _family("messenger_insights_refresh_duration_seconds")
-        rejected = _family("messenger_insights_metric_rejected")
-        for page_id, snapshot in snapshots.items():
-            page = {"page_id": page_id}
-            info.add_sample(info.name, {**page, "page_name": snapshot.page.display_name}, 1)
-            up.add_sample(up.name, page, 1 if snapshot.up else 0)
-            last_success.add_sample(last_success.name, page, snapshot.last_success or 0)
-            if snapshot.refresh_duration is not None:
-                duration.add_sample(duration.name, page, snapshot.refresh_duration)
-            for metric in dict.fromkeys(spec.name for spec in snapshot.page.metrics):
-                flag = 1 if metric in snapshot.rejected else 0
-                rejected.add_sample(rejected.name, {**page, "metric": metric}, flag)
-        yield from (info, up, last_success, duration, rejected)
+
+def merge_families(per_page: Iterable[list[Metric]]) -> list[Metric]:
+    """Families of many Pages as one family per name, in order of first appearance."""
+    merged: dict[str, Metric] = {}
+    for families in per_page:
+        for family in families:
+            target = merged.get(family.name)
+            if target is None:
+                target = merged[family.name] = Metric(family.name, family.documentation, family.type)
+            target.samples.extend(family.samples)
+    return [family for family in merged.values() if family.samples]
+
+
+def page_families(snapshot: PageSnapshot, refresh: RefreshConfig, now: float) -> list[Metric]:
+    """Everything one Page exports: its insights values, baselines and status."""
+    page_id = snapshot.page.id
+    interval = format_duration(refresh.interval)
+    families: dict[str, Metric] = {}
+    end_times: dict[tuple[str, str], float] = {}
+    for result in snapshot.fresh_results(now, refresh.stale_after):
+        spec, data = result.spec, result.data
+        if data is None:
+            continue
+        meaning = spec.help or CATALOG[spec.name].meaning
+        name = exported_name(spec.name)
+        family = families.get(name)
+        if family is None:
+            family = families[name] = Metric(name, help_text(meaning, spec.name, interval), "gauge")
+        _add_series(family, page_id, spec.period, data.label_names, data.series)
+        if data.baseline:
+            baseline_name = name + BASELINE_SUFFIX
+            baseline = families.get(baseline_name)
+            if baseline is None:
+                baseline = families[baseline_name] = Metric(
+                    baseline_name, baseline_help(meaning, spec, interval), "gauge"
+                )
+            _add_series(baseline, page_id, spec.period, data.label_names, data.baseline)
+        key = (spec.name, spec.period)
+        end_times[key] = max(data.end_time, end_times.get(key, 0.0))
+    end = _family("messenger_insights_data_end_timestamp_seconds")
+    for (metric, period), end_time in end_times.items():
+        end.add_sample(end.name, {"page_id": page_id, "metric": metric, "period": period}, end_time)
+    page = {"page_id": page_id}
+    info = _family("messenger_insights_page_info")
+    info.add_sample(info.name, {**page, "page_name": snapshot.page.display_name}, 1)
+    up = _family("messenger_insights_up")
+    up.add_sample(up.name, page, 1 if snapshot.up else 0)
+    last_success = _family("messenger_insights_last_success_timestamp_seconds")
+    last_success.add_sample(last_success.name, page, snapshot.last_success or 0)
+    duration = _family("messenger_insights_refresh_duration_seconds")
+    if snapshot.refresh_duration is not None:
+        duration.add_sample(duration.name, page, snapshot.refresh_duration)
+    rejected = _family("messenger_insights_metric_rejected")
+    for metric in dict.fromkeys(spec.name for spec in snapshot.page.metrics):
+        rejected.add_sample(rejected.name, {**page, "metric": metric}, 1 if metric in snapshot.rejected else 0)
+    return [*families.values(), end, info, up, last_success, duration, rejected]
 
 
 def _add_series(

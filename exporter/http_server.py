@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import gzip
 import html
 import logging
 import socket
@@ -42,6 +41,8 @@ class ExporterView(Protocol):
     def snapshots(self) -> Mapping[str, PageSnapshot]: ...
 
     def is_ready(self) -> bool: ...
+
+    def metrics_body(self, *, openmetrics: bool, compress: bool) -> bytes: ...
 
 
 def parse_listen_address(text: str) -> tuple[str, int]:
@@ -218,19 +219,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"404 page not found\n")
 
     def _metrics(self) -> None:
-        encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+        _, content_type = choose_encoder(self.headers.get("Accept", ""))
+        openmetrics = content_type.startswith("application/openmetrics-text")
+        compress = _accepts_gzip(self.headers.get("Accept-Encoding", ""))
         try:
-            body = encoder(self.server.view.registry)
+            body = self.server.view.metrics_body(openmetrics=openmetrics, compress=compress)
         except Exception:
             log.exception("rendering /metrics failed")
             self._send(500, b"rendering metrics failed; see the exporter's log\n")
             return
-        body = scrub(body.decode("utf-8")).encode("utf-8")
-        extra = {}
-        if _accepts_gzip(self.headers.get("Accept-Encoding", "")):
-            body = gzip.compress(body, compresslevel=6)
-            extra["Content-Encoding"] = "gzip"
-        self._send(200, body, content_type, extra=extra)
+        self._send(200, body, content_type, extra={"Content-Encoding": "gzip"} if compress else {})
 
     def _send(
         self,

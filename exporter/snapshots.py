@@ -8,7 +8,7 @@ half a refresh.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -54,6 +54,17 @@ class SnapshotStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._snapshots: Mapping[str, PageSnapshot] = MappingProxyType({})
+        self.version = 0  # grows with every change
+        self._listeners: list[Callable[[], None]] = []
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (cheaply: it runs on the refreshing thread) after every change."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        self.version += 1
+        for listener in self._listeners:
+            listener()
 
     def snapshots(self) -> Mapping[str, PageSnapshot]:
         """A consistent view: later swaps replace the mapping, never change this one."""
@@ -67,6 +78,7 @@ class SnapshotStore:
             updated = dict(self._snapshots)
             updated[snapshot.page.id] = snapshot
             self._snapshots = MappingProxyType(updated)
+            self._changed()
 
     def keep_only(self, pages: tuple[PageConfig, ...]) -> None:
         """Forget Pages no longer configured; start the new ones empty."""
@@ -78,6 +90,7 @@ class SnapshotStore:
                 )
                 for page in pages
             })
+            self._changed()
 
 
 def _with_page(snapshot: PageSnapshot, page: PageConfig) -> PageSnapshot:
