@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from prometheus_client import (
@@ -111,30 +110,42 @@ class Exporter:
         return all(snapshot.attempted for snapshot in self.store.snapshots().values())
 
     def refresh_page(self, page_id: str) -> None:
-        """Refresh one Page; never raises, never runs twice at once for one Page."""
-        page = self.pages.get(page_id)
-        token = self.tokens.get(page_id)
-        if page is None or token is None or self.stop_event.is_set():
+        self.refresh_pages([page_id])
+
+    def refresh_pages(self, page_ids: Iterable[str]) -> None:
+        """Refresh these Pages in one round (their operations share batches).
+
+        Never raises; a Page already being refreshed is left out of this round.
+        """
+        if self.stop_event.is_set():
             return
         with self._refreshing_lock:
-            if page_id in self._refreshing:
-                log.warning("previous refresh still running; skipping this one", extra={"page_id": page_id})
-                return
-            self._refreshing.add(page_id)
+            chosen = [
+                (page, token)
+                for page_id in dict.fromkeys(page_ids)
+                if page_id not in self._refreshing
+                and (page := self.pages.get(page_id)) is not None
+                and (token := self.tokens.get(page_id)) is not None
+            ]
+            self._refreshing.update(page.id for page, _ in chosen)
+        if not chosen:
+            return
         try:
             started = time.monotonic()
-            snapshot = self.refresher.refresh(page, token)
+            snapshots = self.refresher.refresh_many(chosen)
             log.debug(
-                "refreshed Page",
-                extra={"page_id": page_id, "up": int(snapshot.up),
+                "refreshed Pages",
+                extra={"pages": len(snapshots), "up": sum(s.up for s in snapshots),
                        "seconds": round(time.monotonic() - started, 3)},
             )
         except Exception as exc:
-            log.exception("refresh failed unexpectedly", extra={"page_id": page_id})
-            self._mark_failed(page, f"internal error: {type(exc).__name__}")
+            log.exception("refresh failed unexpectedly",
+                          extra={"page_ids": ",".join(page.id for page, _ in chosen[:20])})
+            for page, _ in chosen:
+                self._mark_failed(page, f"internal error: {type(exc).__name__}")
         finally:
             with self._refreshing_lock:
-                self._refreshing.discard(page_id)
+                self._refreshing.difference_update(page.id for page, _ in chosen)
                 self._refreshing_lock.notify_all()
 
     def check_tokens(self) -> None:
@@ -155,10 +166,9 @@ class Exporter:
         ))
 
     def refresh_all_once(self) -> bool:
-        """Refresh every Page once, max_concurrency at a time; True if every Page is up."""
+        """Refresh every Page once, in one round; True if every Page is up."""
         self.check_tokens()
-        with ThreadPoolExecutor(self.config.graph_api.max_concurrency) as pool:
-            list(pool.map(self.refresh_page, self.pages))
+        self.refresh_pages(list(self.pages))
         return all(snapshot.up for snapshot in self.store.snapshots().values())
 
     def stop(self, grace_seconds: float) -> bool:

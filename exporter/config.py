@@ -124,6 +124,7 @@ class GraphApiConfig:
     max_retries: int = 3
     max_concurrency: int = 4
     max_usage_ratio: float = 0.9
+    batch_size: int = 50
     app_id: str | None = None
     app_secret: TokenSource | None = None
 
@@ -276,7 +277,7 @@ class _Validator:
             raw,
             path,
             ("base_url", "version", "timeout", "max_retries", "max_concurrency", "max_usage_ratio",
-             "app_id", "app_secret_env", "app_secret_file"),
+             "batch_size", "app_id", "app_secret_env", "app_secret_file"),
         )
         base = GraphApiConfig()
         base_url = base.base_url
@@ -311,13 +312,19 @@ class _Validator:
                              f"got {_kind(raw_ratio)}")
             else:
                 usage = float(raw_ratio)
+        batch_size = base.batch_size
+        if "batch_size" in section:
+            parsed = self.integer(section["batch_size"], (*path, "batch_size"), 1, 50)
+            batch_size = parsed or batch_size
         app_id = None
         if "app_id" in section:
             app_id = self.page_id(section["app_id"], (*path, "app_id"), what="an app id")
         secret = self.secret_source(section, path, "app_secret_env", "app_secret_file")
         if app_id is not None and secret is None:
             self.warn((*path, "app_id"), "without app_secret_env or app_secret_file, tokens are not checked")
-        return GraphApiConfig(base_url, version, timeout, retries, concurrency, usage, app_id, secret)
+        return GraphApiConfig(
+            base_url, version, timeout, retries, concurrency, usage, batch_size, app_id, secret
+        )
 
     def secret_source(
         self, section: dict[str, Any], path: yaml_source.Path, env_key: str, file_key: str

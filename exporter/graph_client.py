@@ -1,6 +1,8 @@
-"""The Graph API client: one insights GET, its retries, and what its failures mean.
+"""The Graph API client: insights operations (single GETs or batches), their retries, and
+what their failures mean.
 
-The token travels in an `Authorization: Bearer` header, never in a URL. Every error
+A token travels in an `Authorization: Bearer` header or inside a batch's POST body, never
+in a URL. Every error
 message is scrubbed before it is stored, since the API echoes tokens in paging URLs.
 """
 
@@ -12,7 +14,8 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +24,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from exporter import __version__
+from exporter.batch import batch_form, parse_batch_answer
 from exporter.config import GraphApiConfig, Window
 from exporter.governor import RateLimitGovernor
 from exporter.insights_response import MetricData, ResponseError, decode_json, parse_insights
@@ -118,6 +122,10 @@ class ThrottledError(GraphError):
         self.until = until
 
 
+Operation = tuple[InsightsQuery, Secret]
+OperationResult = dict[str, MetricData] | GraphError
+
+
 class GraphClient:
     def __init__(
         self,
@@ -139,40 +147,124 @@ class GraphClient:
         self._in_flight = threading.BoundedSemaphore(api.max_concurrency)
 
     def insights(self, query: InsightsQuery, token: Secret) -> dict[str, MetricData]:
-        """The latest values of the query's metrics, retrying transient failures."""
+        """The latest values of one query's metrics; raises GraphError."""
+        (result,) = self.run([(query, token)])
+        if isinstance(result, GraphError):
+            raise result
+        return result
+
+    def run(self, operations: Sequence[Operation]) -> list[OperationResult]:
+        """Every operation's outcome, in order: sent in batches of `batch_size` (or one by
+        one), transient failures retried with backoff up to `max_retries` times."""
+        results: list[OperationResult | None] = [None] * len(operations)
+        pending = list(range(len(operations)))
         attempt = 0
-        while True:
-            try:
-                document = self._get(
-                    f"{query.page_id}/insights", query.params(self.clock()), token, query.page_id
-                )
-                try:
-                    data = parse_insights(
-                        document, query.metrics, query.period, query.breakdowns, dict(query.baselines)
-                    )
-                except ResponseError as exc:
-                    self.metrics.request_failed("decode")
-                    raise GraphError("decode", str(exc)) from None
-            except GraphError as exc:
-                if not exc.transient or attempt >= self.api.max_retries or self.stop.is_set():
-                    raise
-                delay = backoff_delay(attempt)
-                log.debug(
-                    "retrying transient Graph API error",
-                    extra={"page_id": query.page_id, "code": exc.code, "retry_in": round(delay, 2)},
-                )
-                attempt += 1
-                if self.stop.wait(delay):
-                    raise
-            else:
-                self.metrics.request_succeeded()
-                return data
+        while pending:
+            outcomes = self._attempt([operations[i] for i in pending])
+            for index, outcome in zip(pending, outcomes, strict=True):
+                results[index] = outcome
+            retry = [i for i in pending if _is_transient(results[i])]
+            if not retry or attempt >= self.api.max_retries or self.stop.is_set():
+                break
+            delay = backoff_delay(attempt)
+            log.debug("retrying transient Graph API errors",
+                      extra={"operations": len(retry), "retry_in": round(delay, 2)})
+            attempt += 1
+            if self.stop.wait(delay):
+                break
+            pending = retry
+        return [r if r is not None else GraphError("network", "not sent") for r in results]
 
     def debug_token(self, input_token: Secret, app_token: Secret) -> Any:
         """GET /debug_token for a Page token, asked with the app's token (app_id|secret)."""
         document = self._get("debug_token", {"input_token": input_token.reveal()}, app_token, "")
         self.metrics.request_succeeded()
         return document
+
+    def _attempt(self, operations: Sequence[Operation]) -> list[OperationResult]:
+        """One try of each operation: held back when its scope is throttled, else sent."""
+        now = self.clock()
+        outcomes: list[OperationResult | None] = [None] * len(operations)
+        sendable = []
+        for index, (query, _) in enumerate(operations):
+            blocked_until = self.governor.blocked_until(query.page_id)
+            if blocked_until is not None:
+                outcomes[index] = ThrottledError(blocked_until)
+            else:
+                sendable.append(index)
+        size = max(1, self.api.batch_size)
+        chunks = [sendable[k:k + size] for k in range(0, len(sendable), size)]
+
+        def send(chunk: list[int]) -> list[OperationResult]:
+            if len(chunk) == 1:
+                return [self._single(operations[chunk[0]], now)]
+            return self._batch([operations[i] for i in chunk], now)
+
+        if len(chunks) == 1:
+            answered = [send(chunks[0])]
+        else:
+            workers = min(len(chunks), self.api.max_concurrency)
+            with ThreadPoolExecutor(workers, thread_name_prefix="graph-api") as pool:
+                answered = list(pool.map(send, chunks))
+        for chunk, results in zip(chunks, answered, strict=True):
+            for index, result in zip(chunk, results, strict=True):
+                outcomes[index] = result
+        return [o if o is not None else GraphError("network", "not sent") for o in outcomes]
+
+    def _single(self, operation: Operation, now: float) -> OperationResult:
+        query, token = operation
+        try:
+            document = self._get(f"{query.page_id}/insights", query.params(now), token, query.page_id)
+        except GraphError as exc:
+            return exc
+        return self._parse(query, document)
+
+    def _batch(self, operations: Sequence[Operation], now: float) -> list[OperationResult]:
+        form = batch_form(
+            [(f"{query.page_id}/insights", query.params(now), token) for query, token in operations],
+            self._proof,
+        )
+        pages = [query.page_id for query, _ in operations]
+        try:
+            with self._in_flight:
+                body, status, headers = self._fetch("POST", f"{self.api.base_url}/{self.api.version}",
+                                                    form=form)
+            app_reports = parse_usage_headers(headers, "")
+            self.metrics.record_usage(app_reports)
+            self.governor.observe(app_reports, "")
+            if status != 200:
+                raise error_of_answer(status, body)
+            answers = parse_batch_answer(decode_json(body), len(operations))
+        except (GraphError, ResponseError) as exc:
+            error = exc if isinstance(exc, GraphError) else GraphError("decode", str(exc))
+            for page_id in pages:
+                self.metrics.request_failed(error.code)
+                self.governor.observe_error(error.graph_code, page_id)
+            return [error] * len(operations)
+        results: list[OperationResult] = []
+        for (query, token), answer in zip(operations, answers, strict=True):
+            if answer is None:
+                # The operation timed out inside the batch: ask for it alone.
+                results.append(self._single((query, token), now))
+                continue
+            try:
+                document = self._interpret(answer.status, answer.headers, answer.body, query.page_id)
+            except GraphError as exc:
+                results.append(exc)
+            else:
+                results.append(self._parse(query, document))
+        return results
+
+    def _parse(self, query: InsightsQuery, document: Any) -> OperationResult:
+        try:
+            data = parse_insights(
+                document, query.metrics, query.period, query.breakdowns, dict(query.baselines)
+            )
+        except ResponseError as exc:
+            self.metrics.request_failed("decode")
+            return GraphError("decode", str(exc))
+        self.metrics.request_succeeded()
+        return data
 
     def _get(self, path: str, params: dict[str, str], token: Secret, page_id: str) -> Any:
         """The decoded JSON of a successful answer; a failure is counted and raised.
@@ -184,24 +276,30 @@ class GraphClient:
             raise ThrottledError(blocked_until)
         url = f"{self.api.base_url}/{self.api.version}/{path}"
         headers = {"Authorization": f"Bearer {token.reveal()}"}
-        if self.app_secret is not None:
-            params = {**params, "appsecret_proof": appsecret_proof(token, self.app_secret)}
+        if (proof := self._proof(token)) is not None:
+            params = {**params, "appsecret_proof": proof}
         with self._in_flight:
             try:
-                body, status, response_headers = self._fetch(url, params, headers)
+                body, status, response_headers = self._fetch("GET", url, params=params, headers=headers)
             except GraphError as exc:
                 self.metrics.request_failed(exc.code)
                 raise
-        reports = parse_usage_headers(response_headers, page_id)
+        return self._interpret(status, response_headers, body, page_id)
+
+    def _interpret(self, status: int, headers: dict[str, str], body: bytes, page_id: str) -> Any:
+        """The JSON of one answer (a request's or a batch operation's), or its GraphError.
+
+        Usage headers feed the metrics and the governor whatever the outcome; a failure
+        is counted by code.
+        """
+        reports = parse_usage_headers(headers, page_id)
         self.metrics.record_usage(reports)
         self.governor.observe(reports, page_id)
         try:
             document = decode_json(body)
         except ResponseError as exc:
             error = (
-                GraphError("http", f"HTTP {status} with a body that is not JSON", http_status=status,
-                           transient=status >= 500)
-                if status != 200
+                error_of_answer(status, body) if status != 200
                 else GraphError("decode", str(exc), http_status=status)
             )
             self.metrics.request_failed(error.code)
@@ -213,14 +311,24 @@ class GraphClient:
             raise error
         return document
 
+    def _proof(self, token: Secret) -> str | None:
+        return appsecret_proof(token, self.app_secret) if self.app_secret is not None else None
+
     def _fetch(
-        self, url: str, params: dict[str, str], headers: dict[str, str]
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        form: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[bytes, int, dict[str, str]]:
         """Status, headers and body, read within the timeout and the size limit."""
         deadline = time.monotonic() + self.api.timeout
         try:
-            with self._session().get(
-                url, params=params, headers=headers, timeout=self.api.timeout, stream=True
+            with self._session().request(
+                method, url, params=params, data=form, headers=headers, timeout=self.api.timeout,
+                stream=True,
             ) as response:
                 chunks: list[bytes] = []
                 size = 0
@@ -248,9 +356,22 @@ class GraphClient:
             adapter = HTTPAdapter(pool_connections=1, pool_maxsize=2, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
-            session.trust_env = True
             self._local.session = session
         return session
+
+
+def _is_transient(result: OperationResult | None) -> bool:
+    return isinstance(result, GraphError) and result.transient
+
+
+def error_of_answer(status: int, body: bytes) -> GraphError:
+    """The error a failed answer carries, JSON or not."""
+    try:
+        document = decode_json(body)
+    except ResponseError:
+        return GraphError("http", f"HTTP {status} with a body that is not JSON", http_status=status,
+                          transient=status >= 500)
+    return graph_error(document, status)
 
 
 def graph_error(document: Any, status: int) -> GraphError:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import MappingProxyType
 
 from exporter.config import MetricSpec, PageConfig, RefreshConfig
-from exporter.graph_client import GraphClient, GraphError, InsightsQuery, ThrottledError
-from exporter.insights_response import MetricData
+from exporter.graph_client import (
+    GraphClient,
+    GraphError,
+    InsightsQuery,
+    OperationResult,
+    ThrottledError,
+)
 from exporter.redact import Secret
 from exporter.snapshots import ErrorInfo, MetricResult, PageSnapshot, SnapshotStore
 
@@ -53,21 +58,45 @@ class PageRefresher:
 
     def refresh(self, page: PageConfig, token: Secret) -> PageSnapshot:
         """Fetch every configured metric of the Page and swap in its new snapshot."""
+        (snapshot,) = self.refresh_many([(page, token)])
+        return snapshot
+
+    def refresh_many(self, pages: Sequence[tuple[PageConfig, Secret]]) -> list[PageSnapshot]:
+        """Refresh the Pages together, their operations sent in shared batches.
+
+        Error 100 fails a whole request, so a group it hits is asked again one metric at a
+        time, in a second round, to find the metric the API rejects.
+        """
         started = time.monotonic()
-        previous = self.store.get(page.id) or PageSnapshot(page)
         now = self.clock()
+        fetches = [_Fetch(page, token, now, self._rejected(page, now)) for page, token in pages]
+        work = [(fetch, group) for fetch in fetches for group in fetch.groups()]
+        while work:
+            results = self.client.run([(query_for(f.page.id, group), f.token) for f, group in work])
+            split: list[tuple[_Fetch, tuple[MetricSpec, ...]]] = []
+            for (fetch, group), result in zip(work, results, strict=True):
+                if isinstance(result, GraphError) and result.rejects_metric and len(group) > 1:
+                    split.extend((fetch, (spec,)) for spec in group)
+                else:
+                    fetch.record(group, result, self.client.clock())
+            work = split
+        duration = time.monotonic() - started
+        snapshots = [self._snapshot(fetch, now, duration) for fetch in fetches]
+        for snapshot in snapshots:
+            self.store.put(snapshot)
+        return snapshots
+
+    def _rejected(self, page: PageConfig, now: float) -> dict[str, float]:
+        previous = self.store.get(page.id)
         configured = {spec.name for spec in page.metrics}
-        rejected = {
+        return {
             name: when
-            for name, when in previous.rejected.items()
+            for name, when in (previous.rejected.items() if previous else ())
             if name in configured and now - when < REJECTION_MEMORY_SECONDS
         }
-        fetch = _Fetch(self.client, page, token, now, rejected)
-        for group in group_specs(page.metrics):
-            wanted = tuple(spec for spec in group if spec.name not in rejected)
-            if wanted:
-                fetch.group(wanted)
 
+    def _snapshot(self, fetch: _Fetch, now: float, duration: float) -> PageSnapshot:
+        previous = self.store.get(fetch.page.id) or PageSnapshot(fetch.page)
         # Entries whose request failed keep their last good values until stale_after.
         carried = tuple(
             result
@@ -75,28 +104,22 @@ class PageRefresher:
             if result.spec in fetch.failed
         )
         up = not fetch.errors
-        finished = self.clock()
-        snapshot = PageSnapshot(
-            page=page,
+        return PageSnapshot(
+            page=fetch.page,
             results=(*fetch.results, *carried),
             attempted=True,
             up=up,
-            last_success=finished if up else previous.last_success,
-            refresh_duration=time.monotonic() - started,
+            last_success=self.clock() if up else previous.last_success,
+            refresh_duration=duration,
             last_error=fetch.errors[-1] if fetch.errors else previous.last_error,
             rejected=MappingProxyType(fetch.rejected),
         )
-        self.store.put(snapshot)
-        return snapshot
 
 
 class _Fetch:
-    """The requests of one refresh and what they brought back."""
+    """One Page's part of a refresh: what it asks for and what came back."""
 
-    def __init__(
-        self, client: GraphClient, page: PageConfig, token: Secret, now: float, rejected: dict[str, float]
-    ) -> None:
-        self.client = client
+    def __init__(self, page: PageConfig, token: Secret, now: float, rejected: dict[str, float]) -> None:
         self.page = page
         self.token = token
         self.now = now
@@ -106,32 +129,25 @@ class _Fetch:
         self.errors: list[ErrorInfo] = []
         self.throttled = False
 
-    def group(self, specs: tuple[MetricSpec, ...]) -> None:
-        try:
-            data = self.client.insights(query_for(self.page.id, specs), self.token)
-        except ThrottledError as exc:
+    def groups(self) -> list[tuple[MetricSpec, ...]]:
+        wanted = (tuple(s for s in group if s.name not in self.rejected) for group in group_specs(self.page.metrics))
+        return [group for group in wanted if group]
+
+    def record(self, specs: tuple[MetricSpec, ...], result: OperationResult, now: float) -> None:
+        if isinstance(result, ThrottledError):
             self.failed.update(specs)
             if not self.throttled:
                 self.throttled = True
-                self.errors.append(ErrorInfo(exc.code, exc.message, self.client.clock()))
+                self.errors.append(ErrorInfo(result.code, result.message, now))
                 log.info("rate limited: Page not refreshed", extra={"page_id": self.page.id,
-                                                                    "error": exc.message})
-            return
-        except GraphError as exc:
-            if exc.rejects_metric and len(specs) > 1:
-                # Error 100 fails the whole request; ask one by one to find the culprit.
-                for spec in specs:
-                    self.group((spec,))
-            elif exc.rejects_metric:
-                self._reject(specs[0], exc)
-            else:
-                self._fail(specs, exc)
-            return
-        self._store(specs, data)
-
-    def _store(self, specs: tuple[MetricSpec, ...], data: dict[str, MetricData]) -> None:
-        for spec in specs:
-            self.results.append(MetricResult(spec, self.now, data.get(spec.name)))
+                                                                    "error": result.message})
+        elif isinstance(result, GraphError) and result.rejects_metric:
+            self._reject(specs[0], result)
+        elif isinstance(result, GraphError):
+            self._fail(specs, result, now)
+        else:
+            for spec in specs:
+                self.results.append(MetricResult(spec, self.now, result.get(spec.name)))
 
     def _reject(self, spec: MetricSpec, exc: GraphError) -> None:
         if spec.name not in self.rejected:
@@ -143,9 +159,9 @@ class _Fetch:
             )
         self.rejected[spec.name] = self.now
 
-    def _fail(self, specs: tuple[MetricSpec, ...], exc: GraphError) -> None:
+    def _fail(self, specs: tuple[MetricSpec, ...], exc: GraphError, now: float) -> None:
         self.failed.update(specs)
-        self.errors.append(ErrorInfo(exc.code, exc.message, self.client.clock()))
+        self.errors.append(ErrorInfo(exc.code, exc.message, now))
         log.error(
             "Graph API request failed",
             extra={

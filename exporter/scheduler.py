@@ -1,8 +1,20 @@
-"""The background loop: every Page refreshed at once at start, then every interval."""
+"""The background loop: due Pages gathered into rounds, refreshes spread over the interval.
+
+Every Page is refreshed at once at start (and when a reload adds it). After that each
+Page has a stable phase within the interval, taken from a hash of its id, and is due once
+per interval at that phase: a thousand Pages do not all ask Meta in the same second, so
+the usage headers stay flat. A tick every second gathers the Pages that are due into one
+round, whose operations share batches.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
+import threading
+import time
+import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -14,73 +26,96 @@ from exporter.token_check import CHECK_INTERVAL_SECONDS
 
 log = logging.getLogger(__name__)
 
-# Refreshes drift by up to this share of the interval (at most a minute), so that Pages
-# configured together do not keep hitting the API in the same second.
-JITTER_SHARE = 0.1
-MAX_JITTER_SECONDS = 60.0
+TICK_SECONDS = 1.0
+# Rounds that may run at once: a round held up by a slow answer does not hold the others.
+MAX_ROUNDS = 4
+TICK_JOB = "refresh-due-pages"
 TOKEN_CHECK_JOB = "check-tokens"  # noqa: S105 - a job name
-# Refresh jobs beyond the workers wait for one; a token check must not wait behind them.
+# A token check must not wait behind refresh rounds.
 _CONTROL_EXECUTOR = "control"
 
 
-def jitter_for(interval: float) -> float:
-    return min(interval * JITTER_SHARE, MAX_JITTER_SECONDS)
+def phase_of(page_id: str) -> float:
+    """Where in the interval a Page's refreshes fall, in [0, 1): stable across restarts."""
+    return zlib.crc32(page_id.encode()) / 2**32
 
 
-def _job_id(page_id: str) -> str:
-    return f"refresh-{page_id}"
+def next_due(page_id: str, refreshed_at: float, anchor: float, interval: float) -> float:
+    """The Page's next slot, anchor + (n + phase) * interval, at least half an interval on."""
+    phase = phase_of(page_id)
+    n = math.floor((refreshed_at - anchor) / interval - phase) + 1
+    slot = anchor + (n + phase) * interval
+    return slot + interval if slot - refreshed_at < interval / 2 else slot
+
+
+class DueTimes:
+    """When each Page is next due; a Page never seen is due now."""
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.anchor = clock()
+        self.interval = interval
+        self._due: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def take_due(self, page_ids: list[str]) -> list[str]:
+        """The Pages due now, each moved on to its next slot."""
+        now = self.clock()
+        with self._lock:
+            due = [page_id for page_id in page_ids if self._due.get(page_id, now) <= now]
+            for page_id in due:
+                self._due[page_id] = next_due(page_id, now, self.anchor, self.interval)
+            if len(self._due) > 2 * len(page_ids):  # forget Pages a reload removed
+                wanted = set(page_ids)
+                self._due = {k: v for k, v in self._due.items() if k in wanted}
+        return due
+
+    def set_interval(self, interval: float) -> None:
+        with self._lock:
+            if interval != self.interval:
+                self.interval = interval
+                now = self.clock()
+                self._due = {k: next_due(k, now, self.anchor, interval) for k in self._due}
 
 
 class RefreshScheduler:
     def __init__(self, exporter: Exporter) -> None:
         self.exporter = exporter
-        workers = exporter.config.graph_api.max_concurrency
+        self.due = DueTimes(exporter.config.refresh.interval)
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
-            executors={"default": ThreadPoolExecutor(workers), _CONTROL_EXECUTOR: ThreadPoolExecutor(1)},
-            job_defaults={"coalesce": True, "max_instances": 1},
+            executors={"default": ThreadPoolExecutor(MAX_ROUNDS), _CONTROL_EXECUTOR: ThreadPoolExecutor(1)},
+            job_defaults={"coalesce": True},
         )
-        self._interval = exporter.config.refresh.interval
 
     def start(self) -> None:
         self.scheduler.start()
+        self.scheduler.add_job(
+            self.tick, IntervalTrigger(seconds=TICK_SECONDS, timezone=UTC), id=TICK_JOB,
+            name="refresh due Pages", next_run_time=datetime.now(UTC), max_instances=MAX_ROUNDS,
+            misfire_grace_time=None,
+        )
         self.reconcile()
 
-    def reconcile(self) -> None:
-        """Match the jobs to the exporter's current config (at start and after a reload)."""
-        interval = self.exporter.config.refresh.interval
-        wanted = {_job_id(page_id): page_id for page_id in self.exporter.pages}
-        existing = {job.id for job in self.scheduler.get_jobs() if job.id.startswith("refresh-")}
-        for job_id in existing - wanted.keys():
-            self.scheduler.remove_job(job_id)
-        now = datetime.now(UTC)
-        for job_id, page_id in wanted.items():
-            trigger = IntervalTrigger(seconds=interval, jitter=jitter_for(interval), timezone=UTC)
-            if job_id not in existing:
-                self.scheduler.add_job(
-                    self.exporter.refresh_page, trigger, args=[page_id], id=job_id,
-                    name=f"refresh Page {page_id}", next_run_time=now,
-                    misfire_grace_time=int(interval),
-                )
-            elif interval != self._interval:
-                self.scheduler.reschedule_job(job_id, trigger=trigger)
-        self._interval = interval
-        self._reconcile_token_checks(now)
+    def tick(self) -> None:
+        due = self.due.take_due(list(self.exporter.pages))
+        if due:
+            self.exporter.refresh_pages(due)
 
-    def _reconcile_token_checks(self, now: datetime) -> None:
+    def reconcile(self) -> None:
+        """Follow the exporter's config after a reload: interval, and token checks."""
+        self.due.set_interval(self.exporter.config.refresh.interval)
         job = self.scheduler.get_job(TOKEN_CHECK_JOB)
-        if self.exporter.token_checker is None:
-            if job is not None:
-                job.remove()
-            return
-        # At start and after every reload (tokens may have changed), then every 6 hours.
         if job is not None:
             job.remove()
-        self.scheduler.add_job(
-            self.exporter.check_tokens, IntervalTrigger(seconds=CHECK_INTERVAL_SECONDS, timezone=UTC),
-            id=TOKEN_CHECK_JOB, name="check Page tokens", next_run_time=now,
-            executor=_CONTROL_EXECUTOR, misfire_grace_time=3600,
-        )
+        if self.exporter.token_checker is not None:
+            # At start and after every reload (tokens may have changed), then every 6 hours.
+            self.scheduler.add_job(
+                self.exporter.check_tokens, IntervalTrigger(seconds=CHECK_INTERVAL_SECONDS, timezone=UTC),
+                id=TOKEN_CHECK_JOB, name="check Page tokens", next_run_time=datetime.now(UTC),
+                executor=_CONTROL_EXECUTOR, misfire_grace_time=3600,
+            )
+        self.scheduler.wakeup()
 
     def shutdown(self) -> None:
         if self.scheduler.running:

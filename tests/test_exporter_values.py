@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import pytest
 import requests
 
 from exporter.catalog import CATALOG
@@ -117,14 +118,19 @@ def test_help_type_and_self_metrics(simulator: Simulator, start_exporter: Callab
         "no sample may carry a timestamp")
 
 
-def test_one_request_per_group_with_the_token_in_a_header(
-    simulator: Simulator, start_exporter: Callable[..., RunningExporter]
+@pytest.mark.parametrize(("batch_size", "token_source"), [(50, "body"), (1, "header")])
+def test_one_operation_per_group_and_the_token_never_in_a_url(
+    simulator: Simulator, start_exporter: Callable[..., RunningExporter], batch_size: int, token_source: str
 ) -> None:
-    exporter = run(simulator, start_exporter)
+    config = CONFIG.format(url=simulator.url, a=PAGE_A, b=PAGE_B).replace(
+        "  timeout: 5s", f"  timeout: 5s\n  batch_size: {batch_size}")
+    exporter = start_exporter(config, env=exporter_env(META_PAGE_TOKEN=TOKEN))
     recorded = [r for r in simulator.requests() if r.page_id == PAGE_A]
     assert len(recorded) == 5
-    assert {r.token_source for r in recorded} == {"header"}
-    assert all("access_token" not in r.query for r in recorded)
+    # "body": in the operation's body inside the POST; "header": Authorization. Never "query".
+    assert {r.token_source for r in recorded} == {token_source}
+    # Both Pages' ten operations: one batch, or ten GETs.
+    assert simulator.http_request_count() == (1 if batch_size > 1 else 10)
     day = next(r for r in recorded if r.query.get("period") == "day" and "breakdown" not in r.query)
     assert day.query["metric"].split(",") == [m for m, p in PLAIN if p == "day"]
     window = next(r for r in recorded if r.query.get("period") == "total_over_range")

@@ -1,0 +1,79 @@
+"""Graph API batch requests: many insights operations in one POST, and their answers.
+
+Each operation carries its own Page token (and appsecret_proof) in its `body`, inside the
+POST body: never in a URL. The answer is a JSON array in request order; `null` means
+that operation timed out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from exporter.insights_response import ResponseError
+from exporter.redact import Secret
+
+MAX_BATCH_SIZE = 50
+
+
+@dataclass(frozen=True, slots=True)
+class OperationAnswer:
+    status: int
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+
+
+def batch_form(
+    operations: Sequence[tuple[str, dict[str, str], Secret]],
+    proof: Callable[[Secret], str | None],
+) -> dict[str, str]:
+    """The form fields of a batch POST for (relative path, params, token) operations."""
+    batch = []
+    for path, params, token in operations:
+        credentials = {"access_token": token.reveal()}
+        if (op_proof := proof(token)) is not None:
+            credentials["appsecret_proof"] = op_proof
+        batch.append({
+            "method": "GET",
+            "relative_url": f"{path}?{urlencode(params)}",
+            "body": urlencode(credentials),
+        })
+    # The API wants a token at the top level too; any of the operations' will do.
+    top_token = operations[0][2]
+    form = {"access_token": top_token.reveal(), "batch": json.dumps(batch, separators=(",", ":")),
+            "include_headers": "true"}
+    if (top_proof := proof(top_token)) is not None:
+        form["appsecret_proof"] = top_proof
+    return form
+
+
+def parse_batch_answer(document: Any, count: int) -> list[OperationAnswer | None]:
+    """Each operation's answer, in request order; ResponseError if the array is not one."""
+    if not isinstance(document, list):
+        raise ResponseError("batch answer is not a list")
+    if len(document) != count:
+        raise ResponseError(f"batch answer has {len(document)} entries for {count} operations")
+    answers: list[OperationAnswer | None] = []
+    for index, entry in enumerate(document):
+        if entry is None:
+            answers.append(None)
+            continue
+        if not isinstance(entry, dict):
+            raise ResponseError(f"batch answer [{index}] is not an object")
+        status, body = entry.get("code"), entry.get("body", "")
+        if isinstance(status, bool) or not isinstance(status, int) or not isinstance(body, str):
+            raise ResponseError(f"batch answer [{index}] has no status code or body")
+        answers.append(OperationAnswer(status, _headers(entry.get("headers")), body.encode("utf-8")))
+    return answers
+
+
+def _headers(raw: Any) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if isinstance(raw, list):
+        for item in raw:
+            if isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(item.get("value"), str):
+                headers[item["name"].lower()] = item["value"]
+    return headers
