@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from prometheus_client import (
     CollectorRegistry,
@@ -17,17 +17,22 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
-from exporter.config import Config, PageConfig
+from exporter.config import Config, PageConfig, TokenSource
+from exporter.discovery import DiscoveredPage, DiscoveryError, discover
 from exporter.exposition import ExpositionCache, StaticRenderer
 from exporter.governor import RateLimitGovernor, ThrottleCollector
 from exporter.graph_client import GraphClient
 from exporter.redact import Secret
 from exporter.refresh import PageRefresher
-from exporter.self_metrics import SelfMetrics
+from exporter.self_metrics import ScaleMetrics, SelfMetrics
+from exporter.sharding import Shard
 from exporter.snapshots import ErrorInfo, PageSnapshot, SnapshotStore
 from exporter.token_check import TokenChecker, TokenCollector
 
 log = logging.getLogger(__name__)
+
+# Discovered Pages' tokens come from /me/accounts, not from a variable or file.
+DISCOVERED = TokenSource(env="(discovered)")
 
 # Counters get no `_created` series: they add a series per label set and no insight.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -40,6 +45,8 @@ class Settings:
     config: Config
     tokens: Mapping[str, Secret]
     app_secret: Secret | None = None
+    user_token: Secret | None = None  # lists Pages for discovery
+    shard: Shard = field(default_factory=Shard)
 
 
 class Exporter:
@@ -51,6 +58,10 @@ class Exporter:
         self.governor = RateLimitGovernor(settings.config.graph_api.max_usage_ratio)
         self._refreshing: set[str] = set()
         self._refreshing_lock = threading.Condition()
+        self.discovered: tuple[DiscoveredPage, ...] = ()
+        self.discovery_attempted = False
+        self.discovery_succeeded = False
+        self._discovery_lock = threading.Lock()
         self._apply(settings)
         # The insights part of /metrics is rendered per change by the exposition cache;
         # `registry` holds what changes per scrape.
@@ -70,6 +81,8 @@ class Exporter:
         )
         self.reload_ok.set(1)
         self.reload_time.set(time.time())
+        self.scale = ScaleMetrics(self.registry)
+        self.scale.shard(settings.shard, len(self.pages))
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
@@ -79,8 +92,7 @@ class Exporter:
         config = settings.config
         self.settings = settings
         self.config = config
-        self.tokens = dict(settings.tokens)
-        self.pages: dict[str, PageConfig] = {page.id: page for page in config.pages}
+        self._own_pages()
         self.governor.max_usage_ratio = config.graph_api.max_usage_ratio
         self.client = GraphClient(
             config.graph_api, self.self_metrics, self.governor,
@@ -90,10 +102,50 @@ class Exporter:
         self.token_checker: TokenChecker | None = None
         if config.graph_api.app_id is not None and settings.app_secret is not None:
             self.token_checker = TokenChecker(self.client, config.graph_api.app_id, settings.app_secret)
-        self.store.keep_only(config.pages)
+        self.store.keep_only(tuple(self.pages.values()))
+
+    def _own_pages(self) -> None:
+        """The Pages this replica refreshes: configured ones (which win over discovered ones
+        with the same id) and discovered ones, those of its shard only."""
+        settings = self.settings
+        pages = {page.id: page for page in settings.config.pages}
+        tokens = dict(settings.tokens)
+        for found in self.discovered:
+            if found.id not in pages:
+                pages[found.id] = PageConfig(found.id, found.name or None, DISCOVERED, settings.config.metrics)
+                tokens[found.id] = found.token
+        owned = {page_id: page for page_id, page in pages.items() if settings.shard.owns(page_id)}
+        self.tokens = {page_id: tokens[page_id] for page_id in owned}
+        self.pages: dict[str, PageConfig] = owned
+
+    def discover(self) -> None:
+        """List the Pages the user token manages; on failure keep the last list. Never raises."""
+        discovery = self.config.discovery
+        user_token = self.settings.user_token
+        if discovery is None or user_token is None or self.stop_event.is_set():
+            return
+        with self._discovery_lock:
+            try:
+                found = discover(self.client, user_token, discovery)
+            except DiscoveryError as exc:
+                log.error("Page discovery failed; keeping the last list", extra={"error": str(exc)})  # noqa: TRY400
+                return
+            except Exception:
+                log.exception("Page discovery failed unexpectedly; keeping the last list")
+                return
+            finally:
+                self.discovery_attempted = True
+            self.discovered = tuple(found)
+            self.discovery_succeeded = True
+            self._own_pages()
+            self.store.keep_only(tuple(self.pages.values()))
+            self.scale.discovered(len(found), time.time())
+            self.scale.shard(self.settings.shard, len(self.pages))
+            log.info("Pages discovered", extra={"discovered": len(found), "owned": len(self.pages)})
 
     def reload(self, settings: Settings) -> None:
         self._apply(settings)
+        self.scale.shard(settings.shard, len(self.pages))
         self.reload_ok.set(1)
         self.reload_time.set(time.time())
 
@@ -107,6 +159,8 @@ class Exporter:
         return self.exposition.body(openmetrics=openmetrics, compress=compress)
 
     def is_ready(self) -> bool:
+        if self.config.discovery is not None and not self.discovery_attempted:
+            return False
         return all(snapshot.attempted for snapshot in self.store.snapshots().values())
 
     def refresh_page(self, page_id: str) -> None:
@@ -167,6 +221,7 @@ class Exporter:
 
     def refresh_all_once(self) -> bool:
         """Refresh every Page once, in one round; True if every Page is up."""
+        self.discover()
         self.check_tokens()
         self.refresh_pages(list(self.pages))
         return all(snapshot.up for snapshot in self.store.snapshots().values())

@@ -41,6 +41,8 @@ class Options:
     demo: bool
     once: bool
     check_config: bool
+    shard_count: int | None = None
+    shard_index: int | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar="[HOST]:PORT", help=f"address to serve /metrics on (default: {DEFAULT_LISTEN})")
     parser.add_argument("--web.config.file", dest="web_config_file", default=None, metavar="PATH",
                         help="exporter-toolkit web config: TLS and basic auth for every endpoint")
+    parser.add_argument("--shard.count", dest="shard_count", type=_count_arg, default=None, metavar="N",
+                        help="split the Pages among N replicas (overrides shard.count)")
+    parser.add_argument("--shard.index", dest="shard_index", type=_index_arg, default=None, metavar="I",
+                        help="this replica's shard, 0..N-1 (default: the host name's trailing -<n>)")
     parser.add_argument("--log.level", dest="log_level", default="info", choices=list(LEVELS),
                         help="log level (default: info)")
     parser.add_argument("--log.format", dest="log_format", default="text", choices=FORMATS,
@@ -80,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = Options(
         namespace.config_file, namespace.listen_address, namespace.web_config_file,
         namespace.log_level, namespace.log_format, namespace.demo, namespace.once,
-        namespace.check_config,
+        namespace.check_config, namespace.shard_count, namespace.shard_index,
     )
     setup_logging(options.log_level, options.log_format)
     try:
@@ -111,17 +117,17 @@ def run(options: Options) -> int:
             return 1
 
     if options.demo:
-        from exporter.demo import start_demo  # noqa: PLC0415 - the simulator only loads for the demo
+        from exporter.demo import DEMO_APP_SECRET, start_demo  # noqa: PLC0415 - the simulator only loads for the demo
 
         config, tokens, simulator = start_demo()
         log.info("demo: Graph API simulator started", extra={"url": simulator.url})
-        settings = Settings(config, tokens)
+        settings = Settings(config, tokens, DEMO_APP_SECRET)
 
         def load() -> Settings:
             return settings
     else:
         def load() -> Settings:
-            return load_settings(options.config_file)
+            return load_settings(options.config_file, options.shard_count, options.shard_index)
 
         try:
             settings = load()
@@ -195,6 +201,18 @@ def serve(exporter: Exporter, listen_address: str, web: WebConfig, load: Callabl
         sys.stdout.flush()
         os._exit(0)
     return 0
+
+
+def _count_arg(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of shards (1 or more)")
+    return int(text)
+
+
+def _index_arg(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shard index (0 or more)")
+    return int(text)
 
 
 def _fail(message: str) -> None:

@@ -136,21 +136,55 @@ class RefreshConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DiscoveryConfig:
+    """Pages found through /me/accounts with a user or system-user token."""
+
+    user_token: TokenSource
+    interval: float = 3600.0
+    include: tuple[re.Pattern[str], ...] = ()
+    exclude: tuple[re.Pattern[str], ...] = ()
+
+    def wants(self, page_id: str, name: str) -> bool:
+        """Included (by any include pattern, or all when none) and not excluded, by name or id."""
+        def hit(pattern: re.Pattern[str]) -> bool:
+            return pattern.search(name) is not None or pattern.search(page_id) is not None
+
+        if self.include and not any(hit(p) for p in self.include):
+            return False
+        return not any(hit(p) for p in self.exclude)
+
+
+@dataclass(frozen=True, slots=True)
+class ShardConfig:
+    count: int = 1
+    index: int | None = None  # None: from the host name's trailing -<n>
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     graph_api: GraphApiConfig
     refresh: RefreshConfig
     pages: tuple[PageConfig, ...]
     source: str = "<config>"
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    # The global metric list: what discovered Pages export.
+    metrics: tuple[MetricSpec, ...] = field(default_factory=lambda: default_metrics())  # noqa: PLW0108 - defined below
+    discovery: DiscoveryConfig | None = None
+    shard: ShardConfig = ShardConfig()
 
     def summary(self) -> str:
         metrics = sum(len(page.metrics) for page in self.pages)
         requests = sum(len({m.group_key for m in page.metrics}) for page in self.pages)
-        return (
+        text = (
             f"{self.source}: OK: {_count(len(self.pages), 'Page')}, {_count(metrics, 'metric entry')}, "
             f"{_count(requests, 'insights request')} per refresh every "
             f"{format_duration(self.refresh.interval)}"
         )
+        if self.discovery is not None:
+            text += f"; Pages discovered every {format_duration(self.discovery.interval)}"
+        if self.shard.count > 1:
+            text += f"; shard {'from host name' if self.shard.index is None else self.shard.index} of {self.shard.count}"
+        return text
 
 
 class ConfigError(Exception):
@@ -259,17 +293,73 @@ class _Validator:
             self.problem((), f"must be a mapping of sections (graph_api, refresh, defaults, pages, "
                          f"metrics), got {_kind(self.doc.data)}")
             raise ConfigError(self.problems)
-        top = self.mapping(self.doc.data, (), ("graph_api", "refresh", "defaults", "pages", "metrics"))
+        top = self.mapping(
+            self.doc.data, (), ("graph_api", "refresh", "defaults", "pages", "metrics", "discovery", "shard")
+        )
         graph_api = self.graph_api(top.get("graph_api"))
         refresh = self.refresh(top.get("refresh"))
         default_token = self.token_source(top.get("defaults"), ("defaults",))
         if default_token is None:
             default_token = TokenSource(env=DEFAULT_TOKEN_ENV)
         metrics = self.metric_list(top["metrics"], ("metrics",)) if "metrics" in top else default_metrics()
-        pages = self.pages(top.get("pages"), default_token, metrics)
+        discovery = self.discovery(top["discovery"]) if "discovery" in top else None
+        shard = self.shard(top.get("shard"))
+        pages: tuple[PageConfig, ...] = ()
+        if discovery is None or top.get("pages") not in (None, []):
+            pages = self.pages(top.get("pages"), default_token, metrics)
         if self.problems:
             raise ConfigError(self.problems, self.warnings)
-        return Config(graph_api, refresh, pages, self.source, tuple(self.warnings))
+        return Config(graph_api, refresh, pages, self.source, tuple(self.warnings), metrics, discovery, shard)
+
+    def discovery(self, raw: Any) -> DiscoveryConfig | None:
+        path: yaml_source.Path = ("discovery",)
+        section = self.mapping(raw, path, ("user_token_env", "user_token_file", "interval", "include", "exclude"))
+        if not isinstance(raw, dict):
+            return None
+        token = self.secret_source(section, path, "user_token_env", "user_token_file")
+        if token is None and "user_token_env" not in section and "user_token_file" not in section:
+            self.problem(path, "needs user_token_env or user_token_file: the token that lists the Pages")
+        interval = 3600.0
+        if "interval" in section:
+            interval = self.duration(section["interval"], (*path, "interval")) or interval
+        include = self.patterns(section.get("include"), (*path, "include"))
+        exclude = self.patterns(section.get("exclude"), (*path, "exclude"))
+        if token is None:
+            return None
+        return DiscoveryConfig(token, interval, include, exclude)
+
+    def patterns(self, raw: Any, path: yaml_source.Path) -> tuple[re.Pattern[str], ...]:
+        if raw is None:
+            return ()
+        if isinstance(raw, str):
+            raw = [raw]
+        if not isinstance(raw, list):
+            self.problem(path, f"must be a list of regular expressions, got {_kind(raw)}")
+            return ()
+        compiled = []
+        for index, item in enumerate(raw):
+            if not isinstance(item, str):
+                self.problem((*path, index), f"must be a regular expression, got {_kind(item)}")
+                continue
+            try:
+                compiled.append(re.compile(item))
+            except re.error as exc:
+                self.problem((*path, index), f"{item!r} is not a valid regular expression: {exc}")
+        return tuple(compiled)
+
+    def shard(self, raw: Any) -> ShardConfig:
+        path: yaml_source.Path = ("shard",)
+        section = self.mapping(raw, path, ("count", "index"))
+        count = 1
+        if "count" in section:
+            count = self.integer(section["count"], (*path, "count"), 1, 10_000) or 1
+        index = None
+        if "index" in section:
+            index = self.integer(section["index"], (*path, "index"), 0, 9_999)
+            if index is not None and index >= count:
+                self.problem((*path, "index"), f"must be below shard.count ({count}), got {index}")
+                index = None
+        return ShardConfig(count, index)
 
     def graph_api(self, raw: Any) -> GraphApiConfig:
         path: yaml_source.Path = ("graph_api",)

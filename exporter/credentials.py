@@ -31,6 +31,16 @@ def resolve_tokens(config: Config, environ: Mapping[str, str]) -> dict[str, Secr
     return tokens
 
 
+def resolve_user_token(config: Config, environ: Mapping[str, str]) -> Secret | None:
+    """The discovery user token, when discovery is configured."""
+    if config.discovery is None:
+        return None
+    found = read_token(config.discovery.user_token, environ)
+    if isinstance(found, str):
+        raise ConfigError([f"{config.source}: discovery user token: {found}"])
+    return found
+
+
 def resolve_app_secret(config: Config, environ: Mapping[str, str]) -> Secret | None:
     """The app secret, when graph_api names one; ConfigError naming a missing source."""
     source = config.graph_api.app_secret

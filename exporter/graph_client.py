@@ -175,6 +175,12 @@ class GraphClient:
             pending = retry
         return [r if r is not None else GraphError("network", "not sent") for r in results]
 
+    def get_json(self, path: str, params: dict[str, str], token: Secret) -> Any:
+        """Any other Graph API GET (such as /me/accounts), counted against the app's scope."""
+        document = self._get(path, params, token, "")
+        self.metrics.request_succeeded()
+        return document
+
     def debug_token(self, input_token: Secret, app_token: Secret) -> Any:
         """GET /debug_token for a Page token, asked with the app's token (app_id|secret)."""
         document = self._get("debug_token", {"input_token": input_token.reveal()}, app_token, "")

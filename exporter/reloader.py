@@ -5,19 +5,43 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from exporter.app import Exporter, Settings
-from exporter.config import ConfigError, load_file
-from exporter.credentials import resolve_app_secret, resolve_tokens
+from exporter.config import Config, ConfigError, load_file
+from exporter.credentials import resolve_app_secret, resolve_tokens, resolve_user_token
+from exporter.sharding import ShardError, resolve_shard
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
-def load_settings(path: str) -> Settings:
-    """Config, Page tokens and app secret from a config file; ConfigError with every problem."""
+def load_settings(path: str, shard_count: int | None = None, shard_index: int | None = None) -> Settings:
+    """Config, tokens, app secret and shard from a config file (flags win over its shard:);
+    ConfigError with every problem."""
     config = load_file(path)
-    return Settings(config, resolve_tokens(config, os.environ), resolve_app_secret(config, os.environ))
+    count = shard_count if shard_count is not None else config.shard.count
+    index = shard_index if shard_index is not None else config.shard.index
+    try:
+        shard = resolve_shard(count, index)
+    except ShardError as exc:
+        raise ConfigError([f"{config.source}: {exc}"]) from None
+    problems: list[str] = []
+
+    def collect(resolve: Callable[[Config, Mapping[str, str]], T]) -> T | None:
+        try:
+            return resolve(config, os.environ)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            return None
+
+    tokens = collect(resolve_tokens)
+    app_secret = collect(resolve_app_secret)
+    user_token = collect(resolve_user_token)
+    if problems or tokens is None:
+        raise ConfigError(problems)
+    return Settings(config, tokens, app_secret, user_token, shard)
 
 
 class Reloader:

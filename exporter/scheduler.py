@@ -31,6 +31,9 @@ TICK_SECONDS = 1.0
 MAX_ROUNDS = 4
 TICK_JOB = "refresh-due-pages"
 TOKEN_CHECK_JOB = "check-tokens"  # noqa: S105 - a job name
+DISCOVERY_JOB = "discover-pages"
+# Until discovery first succeeds, it is tried again this often.
+DISCOVERY_RETRY_SECONDS = 60.0
 # A token check must not wait behind refresh rounds.
 _CONTROL_EXECUTOR = "control"
 
@@ -103,8 +106,9 @@ class RefreshScheduler:
             self.exporter.refresh_pages(due)
 
     def reconcile(self) -> None:
-        """Follow the exporter's config after a reload: interval, and token checks."""
+        """Follow the exporter's config after a reload: interval, discovery, token checks."""
         self.due.set_interval(self.exporter.config.refresh.interval)
+        self._reconcile_discovery()
         job = self.scheduler.get_job(TOKEN_CHECK_JOB)
         if job is not None:
             job.remove()
@@ -116,6 +120,26 @@ class RefreshScheduler:
                 executor=_CONTROL_EXECUTOR, misfire_grace_time=3600,
             )
         self.scheduler.wakeup()
+
+    def _reconcile_discovery(self) -> None:
+        job = self.scheduler.get_job(DISCOVERY_JOB)
+        if job is not None:
+            job.remove()
+        discovery = self.exporter.config.discovery
+        if discovery is None:
+            return
+        self.scheduler.add_job(
+            self._discover, IntervalTrigger(seconds=discovery.interval, timezone=UTC),
+            id=DISCOVERY_JOB, name="discover Pages", next_run_time=datetime.now(UTC),
+            executor=_CONTROL_EXECUTOR, misfire_grace_time=None,
+        )
+
+    def _discover(self) -> None:
+        self.exporter.discover()
+        if not self.exporter.discovery_succeeded:
+            retry = datetime.fromtimestamp(time.time() + DISCOVERY_RETRY_SECONDS, UTC)
+            self.scheduler.add_job(self._discover, "date", run_date=retry,
+                                   executor=_CONTROL_EXECUTOR, id="discover-retry", replace_existing=True)
 
     def shutdown(self) -> None:
         if self.scheduler.running:

@@ -7,6 +7,7 @@ import platform
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from exporter import __version__
+from exporter.sharding import Shard
 from exporter.usage import UsageReport
 
 
@@ -55,3 +56,34 @@ class SelfMetrics:
         for report in reports:
             for kind, percent in report.figures.items():
                 self.api_usage.labels(report.source, report.scope_id, kind).set(percent / 100)
+
+
+class ScaleMetrics:
+    """Sharding and discovery: what this replica owns and what discovery last found."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.shard_info = Gauge(
+            "messenger_insights_shard_info", "This replica's shard; always 1.", ["index", "count"],
+            registry=registry,
+        )
+        self.pages = Gauge("messenger_insights_pages", "Pages this shard owns and refreshes.",
+                           registry=registry)
+        self.discovered_pages = Gauge(
+            "messenger_insights_discovered_pages",
+            "Pages the last successful discovery found (after include/exclude, before sharding).",
+            registry=registry,
+        )
+        self.discovery_success = Gauge(
+            "messenger_insights_discovery_last_success_timestamp_seconds",
+            "Unix time of the last successful Page discovery (0 before the first).",
+            registry=registry,
+        )
+
+    def shard(self, shard: Shard, owned: int) -> None:
+        self.shard_info.clear()
+        self.shard_info.labels(str(shard.index), str(shard.count)).set(1)
+        self.pages.set(owned)
+
+    def discovered(self, count: int, at: float) -> None:
+        self.discovered_pages.set(count)
+        self.discovery_success.set(at)
