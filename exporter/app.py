@@ -99,9 +99,13 @@ class Exporter:
             app_secret=settings.app_secret, stop=self.stop_event,
         )
         self.refresher = PageRefresher(self.client, self.store, config.refresh)
+        previous = getattr(self, "token_checker", None)
         self.token_checker: TokenChecker | None = None
         if config.graph_api.app_id is not None and settings.app_secret is not None:
-            self.token_checker = TokenChecker(self.client, config.graph_api.app_id, settings.app_secret)
+            kept = {p: s for p, s in previous.statuses().items() if p in self.pages} if previous else {}
+            self.token_checker = TokenChecker(
+                self.client, config.graph_api.app_id, settings.app_secret, previous=kept
+            )
         self.store.keep_only(tuple(self.pages.values()))
 
     def _own_pages(self) -> None:

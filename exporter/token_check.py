@@ -62,10 +62,17 @@ def _timestamp(value: Any, field: str) -> float:
 class TokenChecker:
     """Checks every distinct Page token; keeps the last good status of each Page."""
 
-    def __init__(self, client: GraphClient, app_id: str, app_secret: Secret) -> None:
+    def __init__(
+        self,
+        client: GraphClient,
+        app_id: str,
+        app_secret: Secret,
+        previous: Mapping[str, TokenStatus] | None = None,
+    ) -> None:
         self.client = client
         self.app_token = Secret(f"{app_id}|{app_secret.reveal()}")
-        self._statuses: Mapping[str, TokenStatus] = MappingProxyType({})
+        # A reload makes a new checker; the last results stand until its first check.
+        self._statuses: Mapping[str, TokenStatus] = MappingProxyType(dict(previous or {}))
 
     def statuses(self) -> Mapping[str, TokenStatus]:
         return self._statuses
