@@ -21,11 +21,20 @@ DEMO_PAGES = (
     ("100000000000003", "Cedar Outfitters"),
 )
 DEMO_INTERVAL_SECONDS = 15.0
+# The demo app: the simulator requires appsecret_proof with this secret, and the exporter
+# checks the Page tokens with /debug_token, so the token panels have data.
+DEMO_APP_ID = "100000000000999"
+DEMO_APP_SECRET = Secret("demo-app-secret")
 
+# The breakdowns the dashboards read (grafana/generate.py): marketing messages sent, read
+# ratio and engagement by channel, by topic and by campaign (one entry each), and
+# recurring-notification opt-ins by topic x frequency.
 DEMO_BREAKDOWNS = (
-    MetricSpec("page_messages_sent", breakdowns=("messaging_channel",)),
-    MetricSpec("page_messages_read_ratio", breakdowns=("messaging_channel",)),
-    MetricSpec("page_messages_engagement", breakdowns=("recurring_notifications_topic",)),
+    *(
+        MetricSpec(metric, breakdowns=(dimension,))
+        for metric in ("page_messages_sent", "page_messages_read_ratio", "page_messages_engagement")
+        for dimension in ("messaging_channel", "recurring_notifications_topic", "campaign_id")
+    ),
     MetricSpec(
         "recurring_notifications_tokens",
         period="total_over_range",
@@ -36,13 +45,16 @@ DEMO_BREAKDOWNS = (
 
 
 def demo_config(base_url: str) -> tuple[Config, dict[str, Secret]]:
-    """Three sample Pages with every catalog metric and some breakdowns, refreshed every 15s."""
+    """Three sample Pages with every catalog metric and the dashboards' breakdowns, refreshed
+    every 15s, their tokens checked as the demo app's (start the simulator with
+    app_secret=DEMO_APP_SECRET and give the exporter that secret)."""
     metrics = (*default_metrics(), *DEMO_BREAKDOWNS)
     pages = tuple(
         PageConfig(page_id, name, TokenSource(env="DEMO_TOKEN"), metrics) for page_id, name in DEMO_PAGES
     )
     config = Config(
-        GraphApiConfig(base_url=base_url, timeout=10.0),
+        GraphApiConfig(base_url=base_url, timeout=10.0, app_id=DEMO_APP_ID,
+                       app_secret=TokenSource(env="DEMO_APP_SECRET")),
         RefreshConfig(interval=DEMO_INTERVAL_SECONDS, stale_after=3 * DEMO_INTERVAL_SECONDS),
         pages,
         source="built-in demo",
@@ -52,7 +64,9 @@ def demo_config(base_url: str) -> tuple[Config, dict[str, Secret]]:
 
 
 def start_demo() -> tuple[Config, dict[str, Secret], Simulator]:
-    simulator = Simulator(host="127.0.0.1", port=0)
+    """The simulator, started, and the demo's config and tokens; the exporter's app secret is
+    DEMO_APP_SECRET."""
+    simulator = Simulator(host="127.0.0.1", port=0, app_secret=DEMO_APP_SECRET.reveal())
     simulator.start()
     config, tokens = demo_config(simulator.url)
     return config, tokens, simulator

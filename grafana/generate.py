@@ -36,6 +36,13 @@ SPIKE_FACTOR = 3  # MessengerInsights*ConversationsSpike: latest day > 3 x basel
 SPIKE_MINIMUM = 10  # ... and latest day >= 10
 STALE_AFTER_SECONDS = 2700  # MessengerInsightsDataStale: the default refresh.stale_after
 USAGE_LIMIT = 0.8  # MessengerInsightsApiUsageHigh
+TOKEN_EXPIRY_DAYS = 7  # MessengerInsightsTokenExpiringSoon
+# The token panels show days left; a timestamp of 0 (never expires) becomes this value, which
+# real days left cannot take (they are clamped at 0), and a value mapping shows it as text.
+NEVER = -1
+TOKENS_CHECKED = ("The exporter checks tokens with /debug_token at start, after a reload and "
+                  "every 6 hours, when graph_api has app_id and app_secret_env or "
+                  "app_secret_file.")
 
 GRID_WIDTH = 24
 # Panels that show one value per series: they ask for the latest value only.
@@ -97,6 +104,8 @@ class Panel:
     maximum: float | None = None
     # A red line (time series) or colour step (stat, bar gauge) at this value.
     threshold: float | None = None
+    # Colour steps replacing the default green (and red at `threshold`).
+    steps: Sequence[JSON] = ()
     mappings: Sequence[JSON] = ()
     overrides: Sequence[JSON] = ()
     options: JSON = field(default_factory=dict)
@@ -107,6 +116,8 @@ class Panel:
         steps: list[JSON] = [{"color": "green", "value": None}]
         if self.threshold is not None:
             steps.append({"color": "red", "value": self.threshold})
+        if self.steps:
+            steps = list(self.steps)
         defaults: JSON = {
             "color": {"mode": "thresholds" if self.kind == "stat" else "palette-classic"},
             "mappings": list(self.mappings),
@@ -219,6 +230,21 @@ REJECTED_MAPPING: JSON = {
     "options": {"0": {"color": "green", "index": 0, "text": "accepted"},
                 "1": {"color": "red", "index": 1, "text": "REJECTED"}},
 }
+VALID_MAPPING: JSON = {
+    "type": "value",
+    "options": {"0": {"color": "red", "index": 1, "text": "INVALID"},
+                "1": {"color": "green", "index": 0, "text": "valid"}},
+}
+MISSING_SCOPE_MAPPING: JSON = {
+    "type": "value",
+    "options": {"0": {"color": "green", "index": 0, "text": "granted"},
+                "1": {"color": "red", "index": 1, "text": "MISSING"}},
+}
+RELOAD_MAPPING: JSON = {
+    "type": "value",
+    "options": {"0": {"color": "red", "index": 1, "text": "FAILED"},
+                "1": {"color": "green", "index": 0, "text": "OK"}},
+}
 DASHED_BASELINES: JSON = {
     "matcher": {"id": "byRegexp", "options": ".*baseline.*"},
     "properties": [{"id": "custom.lineStyle", "value": {"dash": [10, 10], "fill": "dash"}}],
@@ -264,6 +290,37 @@ def by_channel_and_topic(metric: str, title: str, description: str, unit: str = 
                   "{{page_name}} · topic {{topic}}"),
         ],
         width=8, unit=unit, minimum=0, maximum=maximum,
+    )
+
+
+def by_campaign(metric: str, title: str, description: str, unit: str = "short",
+                maximum: float | None = None) -> Panel:
+    """A marketing metric broken down by campaign (a breakdown entry of its own)."""
+    return Panel(
+        "timeseries", title,
+        f"{description} Needs the metric configured with breakdowns [campaign_id].",
+        [Query(with_page_name(insight(metric, DAY, 'campaign_id!=""')),
+               "{{page_name}} · {{campaign_id}}")],
+        width=8, unit=unit, minimum=0, maximum=maximum,
+    )
+
+
+def days_left(metric: str) -> str:
+    """Days until a token timestamp, clamped at 0 once past; a timestamp of 0 gives NEVER."""
+    return f"clamp_min(({metric} > 0) - time(), 0) / 86400 or ({metric} == 0) - {-NEVER}"
+
+
+def days_left_stat(metric: str, title: str, description: str, never: str) -> Panel:
+    return Panel(
+        "stat", title, description,
+        [Query(with_page_name(days_left(metric)), "{{page_name}}")],
+        width=8, height=5, unit="suffix: days", decimals=1,
+        steps=[{"color": "red", "value": None}, {"color": "green", "value": TOKEN_EXPIRY_DAYS}],
+        mappings=[{
+            "type": "value",
+            "options": {str(NEVER): {"color": "green", "index": 0, "text": never},
+                        "0": {"color": "red", "index": 1, "text": "EXPIRED"}},
+        }],
     )
 
 
@@ -430,7 +487,7 @@ def overview() -> JSON:
             ],
             threshold=SPIKE_FACTOR, minimum=0,
         ),
-        Row("Marketing messages"),
+        Row("Marketing messages by channel and topic"),
         by_channel_and_topic("page_messages_sent", "Marketing messages sent",
                              "Marketing messages the Page sent on the latest complete day."),
         by_channel_and_topic("page_messages_read_ratio", "Read ratio",
@@ -438,6 +495,14 @@ def overview() -> JSON:
                              unit="percentunit", maximum=1),
         by_channel_and_topic("page_messages_engagement", "Engagement",
                              "Clicks on call-to-action buttons in marketing messages."),
+        Row("Marketing messages by campaign"),
+        by_campaign("page_messages_sent", "Marketing messages sent by campaign",
+                    "Marketing messages the Page sent on the latest complete day, per campaign."),
+        by_campaign("page_messages_read_ratio", "Read ratio by campaign",
+                    "Marketing messages read divided by marketing messages sent, per campaign.",
+                    unit="percentunit", maximum=1),
+        by_campaign("page_messages_engagement", "Engagement by campaign",
+                    "Clicks on call-to-action buttons in marketing messages, per campaign."),
         Row("Recurring notifications"),
         Panel(
             "bargauge", "Opt-ins by topic and frequency",
@@ -464,7 +529,8 @@ def overview() -> JSON:
     ]
     return dashboard(
         "messenger-insights-overview", "Messenger Insights / Overview",
-        "Messenger conversations, marketing messages, opt-ins and orders per Facebook Page, "
+        "Messenger conversations, marketing messages (by channel, topic and campaign), "
+        "opt-ins and orders per Facebook Page, "
         "from the Messenger Insights exporter.",
         items,
     )
@@ -478,7 +544,7 @@ def exporter_health() -> JSON:
             f'Whether Prometheus can scrape the exporter (up{{job="{JOB}"}}); '
             "MessengerInsightsExporterDown fires after 5 minutes down.",
             [Query(f'up{{job="{JOB}"}}', "{{instance}}")],
-            width=6, height=5, mappings=[UP_DOWN],
+            width=4, height=5, mappings=[UP_DOWN],
         ),
         Panel(
             "stat", "Pages up",
@@ -486,7 +552,24 @@ def exporter_health() -> JSON:
             "(messenger_insights_up); MessengerInsightsRefreshFailing fires after 30 minutes "
             "down.",
             [Query(with_page_name("messenger_insights_up"), "{{page_name}}")],
-            width=12, height=5, mappings=[UP_DOWN],
+            width=10, height=5, mappings=[UP_DOWN],
+        ),
+        Panel(
+            "stat", "Config",
+            "Whether the last config reload (SIGHUP or POST /-/reload) succeeded "
+            "(messenger_insights_config_last_reload_successful; a failed reload keeps the "
+            "config that was running), and when a config was last loaded successfully.",
+            [
+                Query("messenger_insights_config_last_reload_successful", "last reload"),
+                Query("messenger_insights_config_last_reload_success_timestamp_seconds * 1000",
+                      "loaded"),
+            ],
+            width=4, height=5, mappings=[RELOAD_MAPPING],
+            overrides=[{
+                "matcher": {"id": "byFrameRefID", "options": "B"},
+                "properties": [{"id": "unit", "value": "dateTimeFromNow"},
+                               {"id": "mappings", "value": []}],
+            }],
         ),
         Panel(
             "stat", "Exporter version",
@@ -519,7 +602,7 @@ def exporter_health() -> JSON:
             "Graph API HTTP requests per second, by outcome.",
             [Query("sum by (outcome) (rate(messenger_insights_api_requests_total"
                    "[$__rate_interval]))", "{{outcome}}")],
-            width=8, unit="reqps", minimum=0,
+            width=12, unit="reqps", minimum=0,
         ),
         Panel(
             "timeseries", "API errors by code",
@@ -528,7 +611,7 @@ def exporter_health() -> JSON:
             "decode. Empty while nothing fails.",
             [Query("sum by (code) (rate(messenger_insights_api_errors_total"
                    "[$__rate_interval]))", "{{code}}")],
-            width=8, unit="reqps", minimum=0,
+            width=12, unit="reqps", minimum=0,
         ),
         Panel(
             "timeseries", "API usage against quotas",
@@ -536,7 +619,22 @@ def exporter_health() -> JSON:
             f"MessengerInsightsApiUsageHigh fires above {USAGE_LIMIT:.0%} (dashed line).",
             [Query("max by (source, id, kind) (messenger_insights_api_usage_ratio)",
                    "{{source}} {{id}} {{kind}}")],
-            width=8, unit="percentunit", minimum=0, maximum=1, threshold=USAGE_LIMIT,
+            width=12, unit="percentunit", minimum=0, maximum=1, threshold=USAGE_LIMIT,
+        ),
+        Panel(
+            "timeseries", "Requests held back by rate limits",
+            "Seconds until the exporter sends Graph API requests again, per Page and for the "
+            "whole app (messenger_insights_throttled_until_timestamp_seconds minus now; 0 when "
+            "not throttled). The exporter pauses when a usage header nears "
+            "graph_api.max_usage_ratio or Meta answers with a rate-limit error.",
+            [
+                Query(with_page_name(
+                    "clamp_min(messenger_insights_throttled_until_timestamp_seconds - time(), 0)"
+                ), "{{page_name}}"),
+                Query('clamp_min(messenger_insights_throttled_until_timestamp_seconds{page_id=""}'
+                      " - time(), 0)", "whole app"),
+            ],
+            width=12, unit="s", minimum=0,
         ),
         Panel(
             "table", "Metrics the Graph API rejects",
@@ -556,11 +654,54 @@ def exporter_health() -> JSON:
                 },
             }],
         ),
+        Row("Page tokens"),
+        Panel(
+            "stat", "Token valid",
+            "Whether /debug_token reports the Page's access token valid "
+            f"(messenger_insights_token_valid). {TOKENS_CHECKED}",
+            [Query(with_page_name("messenger_insights_token_valid"), "{{page_name}}")],
+            width=8, height=5, mappings=[VALID_MAPPING],
+        ),
+        days_left_stat(
+            "messenger_insights_token_expiry_timestamp_seconds", "Token expires in",
+            "Days until the Page's access token expires (from "
+            "messenger_insights_token_expiry_timestamp_seconds; 0 there means it never "
+            "expires). Red within 7 days, when MessengerInsightsTokenExpiringSoon fires. "
+            f"{TOKENS_CHECKED}",
+            never="never",
+        ),
+        days_left_stat(
+            "messenger_insights_token_data_access_expiry_timestamp_seconds",
+            "Data access expires in",
+            "Days until the app's access to the data of the user behind the token lapses "
+            "(messenger_insights_token_data_access_expiry_timestamp_seconds; 0 there means "
+            f"none reported). The user renews it by using the app again. {TOKENS_CHECKED}",
+            never="none",
+        ),
+        Panel(
+            "table", "Token permissions",
+            "Each permission insights need, per Page: MISSING when the Page's token lacks it "
+            "(messenger_insights_token_missing_scope); MessengerInsightsTokenInvalid fires "
+            f"for those. {TOKENS_CHECKED}",
+            [Query(with_page_name("messenger_insights_token_missing_scope"), "", table=True)],
+            width=24, mappings=[MISSING_SCOPE_MAPPING],
+            custom={"cellOptions": {"type": "color-text"}},
+            transformations=[{
+                "id": "organize",
+                "options": {
+                    "excludeByName": {"Time": True, "__name__": True, "instance": True,
+                                      "job": True},
+                    "indexByName": {"page_name": 0, "page_id": 1, "scope": 2, "Value": 3},
+                    "renameByName": {"Value": "status", "page_name": "Page"},
+                },
+            }],
+        ),
     ]
     return dashboard(
         "messenger-insights-exporter", "Messenger Insights / Exporter",
-        "Health of the Messenger Insights exporter: scrapes, Page refreshes, Graph API "
-        "requests, errors and rate-limit usage, rejected metrics.",
+        "Health of the Messenger Insights exporter: scrapes, config reloads, Page refreshes, "
+        "Graph API requests, errors, rate-limit usage and pauses, rejected metrics, Page "
+        "tokens.",
         items,
     )
 
