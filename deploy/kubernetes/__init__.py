@@ -1,0 +1,1 @@
+"""The kustomize base. A package only so that mypy names generate.py apart from grafana/generate.py."""
