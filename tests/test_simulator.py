@@ -1458,3 +1458,17 @@ def test_breakdown_rows_of_a_count_add_up_to_its_total() -> None:
         dims = ("messaging_channel", "recurring_notifications_topic")
         split = sum(daily_value("987", metric, day, row) for row in rows(dims))
         assert abs(split - total) <= len(rows(dims)) / 2  # rounding of each row only
+
+
+def test_every_date_preset_the_config_accepts_is_answered() -> None:
+    import requests as http
+
+    from exporter.config import DATE_PRESETS
+
+    with Simulator() as sim:
+        for preset in DATE_PRESETS:
+            answer = http.get(f"{sim.url}/v24.0/1/insights", timeout=10,
+                              params={"metric": "page_messages_sent", "period": "total_over_range",
+                                      "date_preset": preset},
+                              headers={"Authorization": "Bearer preset-test-token"})
+            assert answer.status_code == 200, (preset, answer.text)

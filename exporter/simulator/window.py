@@ -61,6 +61,28 @@ def _last_month(today: dt.date) -> tuple[dt.date, dt.date]:
     return _month_start(this_month - _ONE_DAY), this_month
 
 
+def _week_start(today: dt.date, first_weekday: int) -> dt.date:
+    """The most recent `first_weekday` (Monday 0 ... Sunday 6) on or before today."""
+    return today - dt.timedelta(days=(today.weekday() - first_weekday) % 7)
+
+
+def _last_week(first_weekday: int) -> Callable[[dt.date], tuple[dt.date, dt.date]]:
+    def window(today: dt.date) -> tuple[dt.date, dt.date]:
+        this_week = _week_start(today, first_weekday)
+        return this_week - dt.timedelta(days=7), this_week
+
+    return window
+
+
+def _quarter_start(day: dt.date) -> dt.date:
+    return dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
+def _last_quarter(today: dt.date) -> tuple[dt.date, dt.date]:
+    this_quarter = _quarter_start(today)
+    return _quarter_start(this_quarter - _ONE_DAY), this_quarter
+
+
 # date_preset -> (first day, day after the last), given today's Pacific date.
 DATE_PRESETS: dict[str, Callable[[dt.date], tuple[dt.date, dt.date]]] = {
     "today": lambda today: (today, today + _ONE_DAY),
@@ -73,6 +95,12 @@ DATE_PRESETS: dict[str, Callable[[dt.date], tuple[dt.date, dt.date]]] = {
     "last_90d": _last_n_days(90),
     "this_month": lambda today: (_month_start(today), today + _ONE_DAY),
     "last_month": _last_month,
+    "this_week_mon_today": lambda today: (_week_start(today, 0), today + _ONE_DAY),
+    "this_week_sun_today": lambda today: (_week_start(today, 6), today + _ONE_DAY),
+    "last_week_mon_sun": _last_week(0),
+    "last_week_sun_sat": _last_week(6),
+    "this_quarter": lambda today: (_quarter_start(today), today + _ONE_DAY),
+    "last_quarter": _last_quarter,
 }
 
 
