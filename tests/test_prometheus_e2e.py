@@ -12,7 +12,6 @@ their Page and for no other.
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +24,14 @@ import requests
 import yaml
 
 from exporter.simulator import Scenario, Simulator
-from tests.conftest import RunningExporter, Scrape, exporter_env, free_port, wait_until
+from tests.conftest import (
+    RunningExporter,
+    Scrape,
+    exporter_env,
+    free_port,
+    stop_process,
+    wait_until,
+)
 from tests.monitoring import (
     ALERTS,
     DASHBOARDS,
@@ -169,13 +175,7 @@ class RunningPrometheus:
         return list(result)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 @pytest.fixture
