@@ -92,6 +92,8 @@ class Exporter:
         config = settings.config
         self.settings = settings
         self.config = config
+        if config.discovery is None:
+            self.discovered = ()
         self._own_pages()
         self.governor.max_usage_ratio = config.graph_api.max_usage_ratio
         self.client = GraphClient(

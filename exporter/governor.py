@@ -86,10 +86,6 @@ class RateLimitGovernor:
         elif graph_code in SCOPED_CODES:
             self._pause(page_id, 0.0, f"rate-limit error {graph_code}")
 
-    def forget_page(self, page_id: str) -> None:
-        with self._lock:
-            self._scopes_of_page.pop(page_id, None)
-
     def _pause(self, scope: str, wanted_seconds: float, reason: str) -> None:
         now = self.clock()
         with self._lock:
