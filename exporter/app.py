@@ -144,7 +144,7 @@ class Exporter:
             self.discovered = tuple(found)
             self.discovery_succeeded = True
             self._own_pages()
-            self.store.keep_only(tuple(self.pages.values()))
+            self.store.keep_only(tuple(self.pages.values()), forget_rejections=False)
             self.scale.discovered(len(found), time.time())
             self.scale.shard(self.settings.shard, len(self.pages))
             log.info("Pages discovered", extra={"discovered": len(found), "owned": len(self.pages)})

@@ -50,6 +50,19 @@ def batch_form(
     return form
 
 
+def debug_token_form(input_token: Secret, app_token: Secret, proof: str | None) -> dict[str, str]:
+    """/debug_token as a one-operation batch, so the Page token travels in the POST body:
+    the endpoint takes it only as the `input_token` parameter, which would otherwise be in
+    the URL."""
+    operation = {"method": "GET", "relative_url": "debug_token",
+                 "body": urlencode({"input_token": input_token.reveal()})}
+    form = {"access_token": app_token.reveal(), "batch": json.dumps([operation]),
+            "include_headers": "true"}
+    if proof is not None:
+        form["appsecret_proof"] = proof
+    return form
+
+
 def parse_batch_answer(document: Any, count: int) -> list[OperationAnswer | None]:
     """Each operation's answer, in request order; ResponseError if the array is not one."""
     if not isinstance(document, list):

@@ -135,9 +135,9 @@ def run(options: Options) -> int:
             _print_problems(options.config_file, exc)
             return 1
         for warning in settings.config.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+            print(f"warning: {scrub(warning)}", file=sys.stderr)
     if options.check_config:
-        print(settings.config.summary())
+        print(settings.config.summary(settings.shard.index, settings.shard.count))
         return 0
 
     exporter = Exporter(settings)
@@ -150,9 +150,9 @@ def run(options: Options) -> int:
 
 def _print_problems(path: str, exc: ConfigError) -> None:
     for warning in exc.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {scrub(warning)}", file=sys.stderr)
     for problem in exc.problems:
-        print(f"error: {problem}", file=sys.stderr)
+        print(f"error: {scrub(problem)}", file=sys.stderr)
     print(f"{path}: {len(exc.problems)} problem(s) found; nothing was started", file=sys.stderr)
 
 

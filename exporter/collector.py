@@ -21,7 +21,7 @@ from exporter.snapshots import PageSnapshot, SnapshotStore
 BASELINE_SUFFIX = "_baseline"
 
 PAGE_METRICS: dict[str, str] = {
-    "messenger_insights_page_info": "Configured Facebook Pages; always 1, with the Page name.",
+    "messenger_insights_page_info": "Pages this exporter refreshes (configured or discovered); always 1, with the Page name.",
     "messenger_insights_up": (
         "1 if the last refresh of the Page got an answer for every configured metric the "
         "API has not rejected, else 0."

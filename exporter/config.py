@@ -23,6 +23,7 @@ DEFAULT_VERSION = "v24.0"
 DEFAULT_TOKEN_ENV = "META_PAGE_TOKEN"  # noqa: S105 - a variable name, not a secret
 MAX_WINDOW_SECONDS = 90 * 86400
 DEFAULT_BASELINE_DAYS = 7
+MIN_DISCOVERY_INTERVAL_SECONDS = 1.0
 MAX_BASELINE_DAYS = 89  # with the latest day, 90 days: the longest window allowed
 
 # Relative windows the Graph API takes as date_preset, limited to those of 90 days or less
@@ -172,7 +173,8 @@ class Config:
     discovery: DiscoveryConfig | None = None
     shard: ShardConfig = ShardConfig()
 
-    def summary(self) -> str:
+    def summary(self, shard_index: int | None = None, shard_count: int | None = None) -> str:
+        """One line: what this config polls (and, given the resolved shard, which part)."""
         metrics = sum(len(page.metrics) for page in self.pages)
         requests = sum(len({m.group_key for m in page.metrics}) for page in self.pages)
         text = (
@@ -182,8 +184,10 @@ class Config:
         )
         if self.discovery is not None:
             text += f"; Pages discovered every {format_duration(self.discovery.interval)}"
-        if self.shard.count > 1:
-            text += f"; shard {'from host name' if self.shard.index is None else self.shard.index} of {self.shard.count}"
+        count = shard_count if shard_count is not None else self.shard.count
+        index = shard_index if shard_count is not None else self.shard.index
+        if count > 1:
+            text += f"; shard {'from the host name' if index is None else index} of {count}"
         return text
 
 
@@ -315,6 +319,8 @@ class _Validator:
         path: yaml_source.Path = ("discovery",)
         section = self.mapping(raw, path, ("user_token_env", "user_token_file", "interval", "include", "exclude"))
         if not isinstance(raw, dict):
+            if raw is None:
+                self.problem(path, "is empty: give user_token_env or user_token_file, or remove discovery:")
             return None
         token = self.secret_source(section, path, "user_token_env", "user_token_file")
         if token is None and "user_token_env" not in section and "user_token_file" not in section:
@@ -322,6 +328,8 @@ class _Validator:
         interval = 3600.0
         if "interval" in section:
             interval = self.duration(section["interval"], (*path, "interval")) or interval
+            if interval < MIN_DISCOVERY_INTERVAL_SECONDS:
+                self.problem((*path, "interval"), "must be at least 1s")
         include = self.patterns(section.get("include"), (*path, "include"))
         exclude = self.patterns(section.get("exclude"), (*path, "exclude"))
         if token is None:
@@ -511,7 +519,8 @@ class _Validator:
 
     def page_id(self, raw: Any, path: yaml_source.Path, what: str = "a Page id") -> str | None:
         if raw is None:
-            self.problem(path, "missing: every Page needs its numeric id")
+            needed = "every Page needs its numeric id" if what == "a Page id" else f"{what} made of digits is needed"
+            self.problem(path, f"missing: {needed}")
             return None
         if isinstance(raw, int) and not isinstance(raw, bool):
             raw = str(raw)

@@ -64,37 +64,56 @@ class RateLimitGovernor:
         pause = self._pauses.get(APP_SCOPE)
         return pause.until if pause is not None and pause.until > self.clock() else 0.0
 
-    def observe(self, reports: Iterable[UsageReport], page_id: str) -> None:
-        """Usage headers of an answer for the Page (success or error alike)."""
+    def observe(
+        self, reports: Iterable[UsageReport], page_id: str, error_code: int | None = None
+    ) -> None:
+        """What one answer for the Page says (usage headers, and the error code if it failed).
+
+        Each scope it puts on hold counts as one hit, however many signals say so.
+        `page_id` "" is an app-level call: only the app's figures apply to it.
+        """
+        wanted: dict[str, tuple[float, str]] = {}
+
+        def hold(scope: str, seconds: float, reason: str) -> None:
+            if scope not in wanted or seconds > wanted[scope][0]:
+                wanted[scope] = (seconds, reason)
+
+        healthy: set[str] = set()
         for report in reports:
+            if not page_id and report.source != "app":
+                continue
             scope = APP_SCOPE if report.source == "app" else report.scope_id
             if scope not in (APP_SCOPE, page_id):
                 with self._lock:
                     self._scopes_of_page.setdefault(page_id, set()).add(scope)
             if report.regain_minutes > 0:
-                self._pause(scope, report.regain_minutes * 60, f"{report.source} usage header asks "
-                            f"to wait {report.regain_minutes:g} min")
+                hold(scope, report.regain_minutes * 60,
+                     f"{report.source} usage header asks to wait {report.regain_minutes:g} min")
             elif report.highest_ratio >= self.max_usage_ratio:
-                self._pause(scope, 0.0, f"{report.source} usage at {report.highest_ratio:.0%}")
+                hold(scope, 0.0, f"{report.source} usage at {report.highest_ratio:.0%}")
             else:
-                self._healthy(scope)
-
-    def observe_error(self, graph_code: int | None, page_id: str) -> None:
-        """A rate-limit error: code 4 and 17 hold the app, the others the Page."""
-        if graph_code in APP_WIDE_CODES:
-            self._pause(APP_SCOPE, 0.0, f"rate-limit error {graph_code}")
-        elif graph_code in SCOPED_CODES:
-            self._pause(page_id, 0.0, f"rate-limit error {graph_code}")
+                healthy.add(scope)
+        if error_code in APP_WIDE_CODES:
+            hold(APP_SCOPE, 0.0, f"rate-limit error {error_code}")
+        elif error_code in SCOPED_CODES and page_id:
+            hold(page_id, 0.0, f"rate-limit error {error_code}")
+        for scope, (seconds, reason) in wanted.items():
+            self._pause(scope, seconds, reason)
+        for scope in healthy - wanted.keys():
+            self._healthy(scope)
 
     def _pause(self, scope: str, wanted_seconds: float, reason: str) -> None:
         now = self.clock()
         with self._lock:
             previous = self._pauses.get(scope)
-            hits = previous.hits + 1 if previous is not None else 1
-            backoff = min(MIN_PAUSE_SECONDS * 2 ** (hits - 1), MAX_BACKOFF_PAUSE_SECONDS)
-            until = now + max(wanted_seconds, backoff)
-            if previous is not None and previous.until > until:
-                until = previous.until
+            if previous is not None and previous.until > now:
+                # Answers already under way when the pause began: not a new hit.
+                hits = previous.hits
+                until = max(previous.until, now + wanted_seconds)
+            else:
+                hits = previous.hits + 1 if previous is not None else 1
+                backoff = min(MIN_PAUSE_SECONDS * 2 ** (hits - 1), MAX_BACKOFF_PAUSE_SECONDS)
+                until = now + max(wanted_seconds, backoff)
             self._pauses[scope] = _Pause(until, hits)
         log.warning(
             "rate limit: pausing requests",

@@ -24,7 +24,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from exporter import __version__
-from exporter.batch import batch_form, parse_batch_answer
+from exporter.batch import batch_form, debug_token_form, parse_batch_answer
 from exporter.config import GraphApiConfig, Window
 from exporter.governor import RateLimitGovernor
 from exporter.insights_response import MetricData, ResponseError, decode_json, parse_insights
@@ -182,8 +182,25 @@ class GraphClient:
         return document
 
     def debug_token(self, input_token: Secret, app_token: Secret) -> Any:
-        """GET /debug_token for a Page token, asked with the app's token (app_id|secret)."""
-        document = self._get("debug_token", {"input_token": input_token.reveal()}, app_token, "")
+        """/debug_token for a Page token, asked with the app's token (app_id|secret)."""
+        blocked_until = self.governor.blocked_until("")
+        if blocked_until is not None:
+            raise ThrottledError(blocked_until)
+        form = debug_token_form(input_token, app_token, self._proof(app_token))
+        try:
+            with self._in_flight:
+                body, status, _ = self._fetch("POST", f"{self.api.base_url}/{self.api.version}", form=form)
+            if status != 200:
+                raise error_of_answer(status, body)
+            (answer,) = parse_batch_answer(decode_json(body), 1)
+        except (GraphError, ResponseError) as exc:
+            error = exc if isinstance(exc, GraphError) else GraphError("decode", str(exc))
+            self.metrics.request_failed(error.code)
+            raise error from None
+        if answer is None:
+            self.metrics.request_failed("network")
+            raise GraphError("network", "debug_token timed out", transient=True)
+        document = self._interpret(answer.status, answer.headers, answer.body, "")
         self.metrics.request_succeeded()
         return document
 
@@ -200,6 +217,8 @@ class GraphClient:
                 sendable.append(index)
         size = max(1, self.api.batch_size)
         chunks = [sendable[k:k + size] for k in range(0, len(sendable), size)]
+        if not chunks:  # everything held back by the governor
+            return [o if o is not None else GraphError("network", "not sent") for o in outcomes]
 
         def send(chunk: list[int]) -> list[OperationResult]:
             if len(chunk) == 1:
@@ -245,7 +264,7 @@ class GraphClient:
             error = exc if isinstance(exc, GraphError) else GraphError("decode", str(exc))
             for page_id in pages:
                 self.metrics.request_failed(error.code)
-                self.governor.observe_error(error.graph_code, page_id)
+                self.governor.observe([], page_id, error.graph_code)
             return [error] * len(operations)
         results: list[OperationResult] = []
         for (query, token), answer in zip(operations, answers, strict=True):
@@ -300,7 +319,6 @@ class GraphClient:
         """
         reports = parse_usage_headers(headers, page_id)
         self.metrics.record_usage(reports)
-        self.governor.observe(reports, page_id)
         try:
             document = decode_json(body)
         except ResponseError as exc:
@@ -308,14 +326,14 @@ class GraphClient:
                 error_of_answer(status, body) if status != 200
                 else GraphError("decode", str(exc), http_status=status)
             )
-            self.metrics.request_failed(error.code)
-            raise error from None
-        if status != 200 or (isinstance(document, dict) and "error" in document):
+        else:
+            if status == 200 and not (isinstance(document, dict) and "error" in document):
+                self.governor.observe(reports, page_id)
+                return document
             error = graph_error(document, status)
-            self.metrics.request_failed(error.code)
-            self.governor.observe_error(error.graph_code, page_id)
-            raise error
-        return document
+        self.metrics.request_failed(error.code)
+        self.governor.observe(reports, page_id, error.graph_code)
+        raise error
 
     def _proof(self, token: Secret) -> str | None:
         return appsecret_proof(token, self.app_secret) if self.app_secret is not None else None

@@ -15,7 +15,7 @@ class SelfMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.api_requests = Counter(
             "messenger_insights_api_requests",
-            "Graph API HTTP requests made, by outcome (success or error).",
+            "Graph API requests made (each operation of a batch counts), by outcome (success or error).",
             ["outcome"],
             registry=registry,
         )
@@ -23,7 +23,7 @@ class SelfMetrics:
             self.api_requests.labels(outcome)
         self.api_errors = Counter(
             "messenger_insights_api_errors",
-            "Failed Graph API requests, by Graph error code, or http (an HTTP error without "
+            "Failed Graph API requests (operations), by Graph error code, or http (an HTTP error without "
             "a Graph error body), network (connection or timeout) or decode (unusable answer).",
             ["code"],
             registry=registry,

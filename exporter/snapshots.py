@@ -80,20 +80,25 @@ class SnapshotStore:
             self._snapshots = MappingProxyType(updated)
             self._changed()
 
-    def keep_only(self, pages: tuple[PageConfig, ...]) -> None:
-        """Forget Pages no longer configured; start the new ones empty."""
+    def keep_only(self, pages: tuple[PageConfig, ...], *, forget_rejections: bool = True) -> None:
+        """Forget Pages no longer wanted; start the new ones empty.
+
+        A config reload forgets which metrics the API rejected (they are asked for again);
+        a rediscovery does not.
+        """
         with self._lock:
             current = self._snapshots
             self._snapshots = MappingProxyType({
                 page.id: (
-                    _with_page(current[page.id], page) if page.id in current else PageSnapshot(page)
+                    _with_page(current[page.id], page, forget_rejections)
+                    if page.id in current else PageSnapshot(page)
                 )
                 for page in pages
             })
             self._changed()
 
 
-def _with_page(snapshot: PageSnapshot, page: PageConfig) -> PageSnapshot:
+def _with_page(snapshot: PageSnapshot, page: PageConfig, forget_rejections: bool) -> PageSnapshot:
     """A kept Page's values under its new config: entries it no longer asks for are dropped."""
     wanted = set(page.metrics)
     return PageSnapshot(
@@ -104,5 +109,5 @@ def _with_page(snapshot: PageSnapshot, page: PageConfig) -> PageSnapshot:
         last_success=snapshot.last_success,
         refresh_duration=snapshot.refresh_duration,
         last_error=snapshot.last_error,
-        rejected=MappingProxyType({}),
+        rejected=MappingProxyType({}) if forget_rejections else snapshot.rejected,
     )

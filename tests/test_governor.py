@@ -53,7 +53,7 @@ def test_app_usage_and_app_wide_errors_pause_everything() -> None:
     assert gov.app_paused_until() == clock.now + 60
     assert gov.paused_until("2") == 0  # the Page's own pause; the app's is reported apart
     other, clock2 = governor()
-    other.observe_error(17, "5")
+    other.observe([], "5", 17)
     assert other.blocked_until("6") == clock2.now + 60
 
 
@@ -61,7 +61,7 @@ def test_page_rate_limit_errors_pause_the_page_and_grow_with_repeated_hits() -> 
     gov, clock = governor()
     pauses = []
     for _ in range(8):
-        gov.observe_error(80001, "1")
+        gov.observe([], "1", 80001)
         until = gov.blocked_until("1")
         assert until is not None
         pauses.append(until - clock.now)
@@ -72,10 +72,10 @@ def test_page_rate_limit_errors_pause_the_page_and_grow_with_repeated_hits() -> 
 
 def test_a_healthy_answer_after_the_pause_resets_the_backoff() -> None:
     gov, clock = governor()
-    gov.observe_error(32, "1")
+    gov.observe([], "1", 32)
     clock.now += 61
     gov.observe([bucu("1", 5)], "1")
-    gov.observe_error(613, "1")
+    gov.observe([], "1", 613)
     assert gov.blocked_until("1") == clock.now + 60
 
 
@@ -91,5 +91,21 @@ def test_a_business_use_case_id_other_than_the_page_holds_its_pages() -> None:
 def test_other_errors_pause_nothing() -> None:
     gov, _ = governor()
     for code in (1, 2, 100, 190, 10, None):
-        gov.observe_error(code, "1")
+        gov.observe([], "1", code)
+    assert gov.blocked_until("1") is None
+
+
+def test_one_answer_is_one_hit_however_many_signals_it_carries() -> None:
+    gov, clock = governor()
+    page_header = UsageReport("page", "1", {"call_count": 100})
+    gov.observe([bucu("1", 100), page_header], "1", 80001)
+    assert gov.blocked_until("1") == clock.now + 60
+    # Answers that were already under way when the pause began do not lengthen it.
+    gov.observe([bucu("1", 100)], "1", 80001)
+    assert gov.blocked_until("1") == clock.now + 60
+
+
+def test_app_level_calls_only_heed_the_app_figures() -> None:
+    gov, _ = governor()
+    gov.observe([UsageReport("page", "", {"call_count": 100}), bucu("", 100)], "")
     assert gov.blocked_until("1") is None

@@ -57,7 +57,8 @@ def test_exposition_is_exactly_this() -> None:
         "# TYPE messenger_insights_data_end_timestamp_seconds gauge\n"
         'messenger_insights_data_end_timestamp_seconds{metric="page_messages_sent",page_id="42",period="day"}'
         " 1.7999964e+09\n"
-        "# HELP messenger_insights_page_info Configured Facebook Pages; always 1, with the Page name.\n"
+        "# HELP messenger_insights_page_info Pages this exporter refreshes (configured or discovered); "
+        "always 1, with the Page name.\n"
         "# TYPE messenger_insights_page_info gauge\n"
         'messenger_insights_page_info{page_id="42",page_name="Acme"} 1.0\n'
         "# HELP messenger_insights_up 1 if the last refresh of the Page got an answer for every "

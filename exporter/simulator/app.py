@@ -380,7 +380,9 @@ class GraphApp:
             op.params,
             op.token,
             op.token_source,
-            "batch",
+            # Insights operations are logged as "batch"; token checks and Page listings keep
+            # their own kind whichever way they arrive.
+            found.endpoint if found.endpoint in ("debug_token", "accounts") else "batch",
         )
 
     # --- headers -------------------------------------------------------------------------
