@@ -17,6 +17,7 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
+from exporter.changes import Changes
 from exporter.config import Config, PageConfig, TokenSource
 from exporter.discovery import DiscoveredPage, DiscoveryError, discover
 from exporter.exposition import ExpositionCache, StaticRenderer
@@ -27,7 +28,7 @@ from exporter.refresh import PageRefresher
 from exporter.self_metrics import ScaleMetrics, SelfMetrics
 from exporter.sharding import Shard
 from exporter.snapshots import ErrorInfo, PageSnapshot, SnapshotStore
-from exporter.token_check import TokenChecker, TokenCollector
+from exporter.token_check import TokenChecker, TokenFamilies
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +63,16 @@ class Exporter:
         self.discovery_attempted = False
         self.discovery_succeeded = False
         self._discovery_lock = threading.Lock()
+        self.token_changes = Changes()
         self._apply(settings)
         # The insights part of /metrics is rendered per change by the exposition cache;
         # `registry` holds what changes per scrape.
-        self.exposition = ExpositionCache(StaticRenderer(self.store, lambda: self.config.refresh),
-                                          self.registry)
+        renderer = StaticRenderer(
+            self.store, lambda: self.config.refresh,
+            sources=(self.self_metrics.usage, TokenFamilies(lambda: self.token_checker, self.token_changes)),
+        )
+        self.exposition = ExpositionCache(renderer, self.registry)
         self.registry.register(ThrottleCollector(self.governor, lambda: list(self.pages)))
-        self.registry.register(TokenCollector(lambda: self.token_checker))
         self.reload_ok = Gauge(
             "messenger_insights_config_last_reload_successful",
             "1 if the last config reload succeeded (or nothing was reloaded yet), else 0.",
@@ -106,7 +110,8 @@ class Exporter:
         if config.graph_api.app_id is not None and settings.app_secret is not None:
             kept = {p: s for p, s in previous.statuses().items() if p in self.pages} if previous else {}
             self.token_checker = TokenChecker(
-                self.client, config.graph_api.app_id, settings.app_secret, previous=kept
+                self.client, config.graph_api.app_id, settings.app_secret, previous=kept,
+                changes=self.token_changes,
             )
         self.store.keep_only(tuple(self.pages.values()))
 
@@ -161,7 +166,7 @@ class Exporter:
     def snapshots(self) -> Mapping[str, PageSnapshot]:
         return self.store.snapshots()
 
-    def metrics_body(self, *, openmetrics: bool, compress: bool) -> bytes:
+    def metrics_body(self, *, openmetrics: bool, compress: bool) -> list[bytes]:
         return self.exposition.body(openmetrics=openmetrics, compress=compress)
 
     def is_ready(self) -> bool:

@@ -143,7 +143,8 @@ def run(options: Options) -> int:
     exporter = Exporter(settings)
     if options.once:
         ok = exporter.refresh_all_once()
-        sys.stdout.write(exporter.metrics_body(openmetrics=False, compress=False).decode("utf-8"))
+        body = b"".join(exporter.metrics_body(openmetrics=False, compress=False))
+        sys.stdout.write(body.decode("utf-8"))
         return 0 if ok else 1
     return serve(exporter, options.listen_address, web, load)
 

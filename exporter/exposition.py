@@ -16,8 +16,10 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 from prometheus_client import generate_latest as text_latest
@@ -25,6 +27,7 @@ from prometheus_client.core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.utils import floatToGoString
 
+from exporter.changes import Changes
 from exporter.collector import page_families
 from exporter.config import RefreshConfig
 from exporter.redact import scrub
@@ -33,6 +36,8 @@ from exporter.snapshots import PageSnapshot, SnapshotStore
 log = logging.getLogger(__name__)
 
 MIN_REBUILD_SECONDS = 1.0
+# A change is rendered by the scrape that sees it when a build takes less than this.
+SYNC_REBUILD_SECONDS = 0.05
 GZIP_LEVEL = 6
 # A format nobody asked for in this long is no longer kept up to date.
 FORMAT_INTEREST_SECONDS = 600.0
@@ -54,16 +59,30 @@ class _PageRender:
     families: tuple[_Family, ...]
 
 
+class FamilySource(Protocol):
+    """Series that change now and then, not per scrape: rendered with the cached part."""
+
+    changes: Changes
+
+    def families(self) -> list[Metric]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class StaticBodies:
-    """The insights part of /metrics in both formats, as of one build."""
+    """The cached part of /metrics as of one build: per family, its text and OpenMetrics
+    headers and its sample lines (shared by both formats), and each format's gzip."""
 
-    text: bytes
-    openmetrics: bytes  # without the closing "# EOF"
+    families: tuple[tuple[bytes, bytes, bytes], ...]
     text_gzip: bytes | None
     openmetrics_gzip: bytes | None
-    version: int
     valid_until: float
+    versions: tuple[int, ...] = ()  # of what it was built from
+
+    def chunks(self, *, openmetrics: bool) -> list[bytes]:
+        out: list[bytes] = []
+        for text_header, openmetrics_header, lines in self.families:
+            out += (openmetrics_header if openmetrics else text_header, lines)
+        return out
 
 
 def render_sample_lines(family: Metric) -> bytes:
@@ -97,65 +116,94 @@ def render_page(snapshot: PageSnapshot, refresh: RefreshConfig, now: float) -> _
 
 
 class StaticRenderer:
-    """Assembles every Page's rendered families into the two bodies."""
+    """Assembles every Page's rendered families, and those of the other cached sources."""
 
     def __init__(
         self,
         store: SnapshotStore,
         refresh: Callable[[], RefreshConfig],
         clock: Callable[[], float] = time.time,
+        sources: Sequence[FamilySource] = (),
     ) -> None:
         self.store = store
         self.refresh = refresh
         self.clock = clock
+        self.sources = tuple(sources)
         self._pages: dict[str, _PageRender] = {}
+        self._sources: dict[int, tuple[int, tuple[_Family, ...]]] = {}
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        self.store.changes.subscribe(listener)
+        for source in self.sources:
+            source.changes.subscribe(listener)
+
+    def versions(self) -> tuple[int, ...]:
+        return (self.store.changes.version, *(source.changes.version for source in self.sources))
 
     def build(self, *, text_gzip: bool, openmetrics_gzip: bool) -> StaticBodies:
-        version = self.store.version
+        versions = self.versions()
         now = self.clock()
         refresh = self.refresh()
-        snapshots = self.store.snapshots()
         renders: dict[str, _PageRender] = {}
-        for page_id, snapshot in snapshots.items():
+        for page_id, snapshot in self.store.snapshots().items():
             cached = self._pages.get(page_id)
             if (cached is None or cached.snapshot is not snapshot or cached.refresh != refresh
                     or now >= cached.valid_until):
                 cached = render_page(snapshot, refresh, now)
             renders[page_id] = cached
         self._pages = renders
-        text, openmetrics = _assemble(renders.values())
+        families = [family for render in renders.values() for family in render.families]
+        for index, source in enumerate(self.sources):
+            version = source.changes.version
+            cached_source = self._sources.get(index)
+            if cached_source is None or cached_source[0] != version:
+                rendered = tuple(_family_of(f) for f in source.families())
+                cached_source = self._sources[index] = (version, rendered)
+            families += cached_source[1]
+        assembled = _assemble(families)
         return StaticBodies(
-            text,
-            openmetrics,
-            gzip.compress(text, GZIP_LEVEL) if text_gzip else None,
-            gzip.compress(openmetrics, GZIP_LEVEL) if openmetrics_gzip else None,
-            version,
+            assembled,
+            _gzip(_gzip_pairs(assembled, openmetrics=False)) if text_gzip else None,
+            _gzip(_gzip_pairs(assembled, openmetrics=True)) if openmetrics_gzip else None,
             min((r.valid_until for r in renders.values()), default=math.inf),
+            versions,
         )
 
 
-def _assemble(renders: Iterable[_PageRender]) -> tuple[bytes, bytes]:
+def _family_of(metric: Metric) -> _Family:
+    return _Family(metric.name, scrub(metric.documentation), metric.type, render_sample_lines(metric))
+
+
+def _assemble(families: Iterable[_Family]) -> tuple[tuple[bytes, bytes, bytes], ...]:
+    """One entry per family name, in order of first appearance: headers and all its lines."""
     order: dict[str, _Family] = {}
     parts: dict[str, list[bytes]] = {}
-    for render in renders:
-        for family in render.families:
-            if not family.lines:
-                continue
-            if family.name not in order:
-                order[family.name] = family
-                parts[family.name] = []
-            parts[family.name].append(family.lines)
-    text: list[bytes] = []
-    openmetrics: list[bytes] = []
-    for name, family in order.items():
-        body = b"".join(parts[name])
-        text += (_header(family, openmetrics=False), body)
-        openmetrics += (_header(family, openmetrics=True), body)
-    return b"".join(text), b"".join(openmetrics)
+    for family in families:
+        if not family.lines:
+            continue
+        if family.name not in order:
+            order[family.name] = family
+            parts[family.name] = []
+        parts[family.name].append(family.lines)
+    return tuple(
+        (_header(family, openmetrics=False), _header(family, openmetrics=True), b"".join(parts[name]))
+        for name, family in order.items()
+    )
+
+
+def _gzip_pairs(assembled: tuple[tuple[bytes, bytes, bytes], ...], openmetrics: bool) -> Iterator[bytes]:
+    for text_header, openmetrics_header, lines in assembled:
+        yield openmetrics_header if openmetrics else text_header
+        yield lines
+
+
+def _gzip(chunks: Iterable[bytes]) -> bytes:
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return b"".join([*(compressor.compress(c) for c in chunks), compressor.flush()])
 
 
 class ExpositionCache:
-    """Serves /metrics bodies; rebuilds the insights part in the background when it changes."""
+    """Serves /metrics bodies; rebuilds the cached part in the background when it changes."""
 
     def __init__(
         self,
@@ -171,48 +219,58 @@ class ExpositionCache:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._wanted_at = {"text_gzip": 0.0, "openmetrics_gzip": 0.0}
-        self._thread: threading.Thread | None = None
-        renderer.store.subscribe(self._wake.set)
+        self._last_build_seconds = 0.0
+        renderer.subscribe(self._wake.set)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="exposition", daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._loop, name="exposition", daemon=True).start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
 
-    def body(self, *, openmetrics: bool, compress: bool) -> bytes:
-        """The whole /metrics body in the format asked for."""
+    def body(self, *, openmetrics: bool, compress: bool) -> list[bytes]:
+        """The whole /metrics body in the format asked for, as chunks to send in order.
+
+        The cached part is sent as it is, never copied per scrape.
+        """
         static = self._static(openmetrics=openmetrics, compress=compress)
         latest = openmetrics_latest if openmetrics else text_latest
         dynamic = scrub(latest(self.dynamic).decode("utf-8")).encode("utf-8")
         if not compress:
-            return (static.openmetrics if openmetrics else static.text) + dynamic
+            return [*static.chunks(openmetrics=openmetrics), dynamic]
         head = static.openmetrics_gzip if openmetrics else static.text_gzip
         assert head is not None
-        return head + gzip.compress(dynamic, GZIP_LEVEL)
+        return [head, gzip.compress(dynamic, GZIP_LEVEL)]
 
     def _static(self, *, openmetrics: bool, compress: bool) -> StaticBodies:
         key = "openmetrics_gzip" if openmetrics else "text_gzip"
         if compress:
             self._wanted_at[key] = self.clock()
         bodies = self._bodies
-        missing = bodies is None or (compress and getattr(bodies, key) is None)
-        if missing:
+        if bodies is None or (compress and getattr(bodies, key) is None):
             # The first scrape of a format builds it; afterwards the background thread does.
             with self._build_lock:
                 bodies = self._bodies
                 if bodies is None or (compress and getattr(bodies, key) is None):
                     bodies = self._rebuild()
-        assert bodies is not None
+        elif (bodies.versions != self.renderer.versions()
+              and self._last_build_seconds < SYNC_REBUILD_SECONDS
+              and self._build_lock.acquire(blocking=False)):
+            # Small enough to be fresh at every scrape: no waiting for the background thread.
+            try:
+                bodies = self._rebuild()
+            finally:
+                self._build_lock.release()
         return bodies
 
     def _rebuild(self) -> StaticBodies:
+        started = time.monotonic()
         now = self.clock()
         wanted = {k: now - at < FORMAT_INTEREST_SECONDS for k, at in self._wanted_at.items()}
         bodies = self.renderer.build(**wanted)
         self._bodies = bodies
+        self._last_build_seconds = time.monotonic() - started
         return bodies
 
     def _loop(self) -> None:
@@ -225,11 +283,11 @@ class ExpositionCache:
             if self._stop.is_set():
                 return
             self._wake.clear()
-            started = time.monotonic()
             try:
                 with self._build_lock:
                     self._rebuild()
             except Exception:
-                log.exception("rendering the insights exposition failed")
-            # While refreshes keep arriving, rebuild at most once per MIN_REBUILD_SECONDS.
-            self._stop.wait(max(0.0, MIN_REBUILD_SECONDS - (time.monotonic() - started)))
+                log.exception("rendering the cached part of /metrics failed")
+            # While changes keep coming, rebuild at most once a second, and spend at most
+            # a fifth of the time rebuilding when a build is expensive (many Pages).
+            self._stop.wait(max(MIN_REBUILD_SECONDS, 4 * self._last_build_seconds))

@@ -145,11 +145,13 @@ class ThrottleCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         family = Metric(
             "messenger_insights_throttled_until_timestamp_seconds",
-            "Unix time until which no Graph API request goes out for the Page (page_id empty: "
-            "for the whole app) because of rate limits; 0 when not throttled.",
+            "Unix time until which no Graph API request goes out for the Page because of rate "
+            "limits (page_id empty: the whole app, 0 when not held); only Pages on hold appear.",
             "gauge",
         )
         family.add_sample(family.name, {"page_id": ""}, self.governor.app_paused_until())
+        # Only Pages on hold: a series for every Page would cost every scrape with many Pages.
         for page_id in self.page_ids():
-            family.add_sample(family.name, {"page_id": page_id}, self.governor.paused_until(page_id))
+            if until := self.governor.paused_until(page_id):
+                family.add_sample(family.name, {"page_id": page_id}, until)
         yield family

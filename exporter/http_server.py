@@ -42,7 +42,7 @@ class ExporterView(Protocol):
 
     def is_ready(self) -> bool: ...
 
-    def metrics_body(self, *, openmetrics: bool, compress: bool) -> bytes: ...
+    def metrics_body(self, *, openmetrics: bool, compress: bool) -> list[bytes]: ...
 
 
 def parse_listen_address(text: str) -> tuple[str, int]:
@@ -223,28 +223,30 @@ class _Handler(BaseHTTPRequestHandler):
         openmetrics = content_type.startswith("application/openmetrics-text")
         compress = _accepts_gzip(self.headers.get("Accept-Encoding", ""))
         try:
-            body = self.server.view.metrics_body(openmetrics=openmetrics, compress=compress)
+            chunks = self.server.view.metrics_body(openmetrics=openmetrics, compress=compress)
         except Exception:
             log.exception("rendering /metrics failed")
             self._send(500, b"rendering metrics failed; see the exporter's log\n")
             return
-        self._send(200, body, content_type, extra={"Content-Encoding": "gzip"} if compress else {})
+        self._send(200, chunks, content_type, extra={"Content-Encoding": "gzip"} if compress else {})
 
     def _send(
         self,
         status: int,
-        body: bytes,
+        body: bytes | list[bytes],
         content_type: str = "text/plain; charset=utf-8",
         extra: dict[str, str] | None = None,
     ) -> None:
+        chunks = [body] if isinstance(body, bytes) else body
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(sum(len(c) for c in chunks)))
         for name, value in (extra or {}).items():
             self.send_header(name, value)
         self.end_headers()
         if not getattr(self, "_head", False):
-            self.wfile.write(body)
+            for chunk in chunks:
+                self.wfile.write(chunk)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug(scrub(format % args))

@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from exporter import __version__
 from exporter.sharding import Shard
-from exporter.usage import UsageReport
+from exporter.usage import UsageBoard, UsageReport
 
 
 class SelfMetrics:
@@ -30,13 +30,7 @@ class SelfMetrics:
         )
         for code in ("http", "network", "decode"):
             self.api_errors.labels(code)
-        self.api_usage = Gauge(
-            "messenger_insights_api_usage_ratio",
-            "Latest Graph API rate-limit usage header value divided by 100 (1 = quota used up), "
-            "by source (app, business_use_case, page), id and kind.",
-            ["source", "id", "kind"],
-            registry=registry,
-        )
+        self.usage = UsageBoard()  # rendered with the cached part of /metrics
         build_info = Gauge(
             "messenger_insights_build_info",
             "Build information of the exporter; always 1.",
@@ -53,9 +47,7 @@ class SelfMetrics:
         self.api_errors.labels(code).inc()
 
     def record_usage(self, reports: list[UsageReport]) -> None:
-        for report in reports:
-            for kind, percent in report.figures.items():
-                self.api_usage.labels(report.source, report.scope_id, kind).set(percent / 100)
+        self.usage.record(reports)
 
 
 class ScaleMetrics:

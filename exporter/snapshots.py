@@ -8,10 +8,11 @@ half a refresh.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from exporter.changes import Changes
 from exporter.config import MetricSpec, PageConfig
 from exporter.insights_response import MetricData
 
@@ -54,17 +55,7 @@ class SnapshotStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._snapshots: Mapping[str, PageSnapshot] = MappingProxyType({})
-        self.version = 0  # grows with every change
-        self._listeners: list[Callable[[], None]] = []
-
-    def subscribe(self, listener: Callable[[], None]) -> None:
-        """Call `listener` (cheaply: it runs on the refreshing thread) after every change."""
-        self._listeners.append(listener)
-
-    def _changed(self) -> None:
-        self.version += 1
-        for listener in self._listeners:
-            listener()
+        self.changes = Changes()
 
     def snapshots(self) -> Mapping[str, PageSnapshot]:
         """A consistent view: later swaps replace the mapping, never change this one."""
@@ -78,7 +69,7 @@ class SnapshotStore:
             updated = dict(self._snapshots)
             updated[snapshot.page.id] = snapshot
             self._snapshots = MappingProxyType(updated)
-            self._changed()
+            self.changes.changed()
 
     def keep_only(self, pages: tuple[PageConfig, ...], *, forget_rejections: bool = True) -> None:
         """Forget Pages no longer wanted; start the new ones empty.
@@ -95,7 +86,7 @@ class SnapshotStore:
                 )
                 for page in pages
             })
-            self._changed()
+            self.changes.changed()
 
 
 def _with_page(snapshot: PageSnapshot, page: PageConfig, forget_rejections: bool) -> PageSnapshot:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from prometheus_client.core import Metric
-from prometheus_client.registry import Collector
 
+from exporter.changes import Changes
 from exporter.graph_client import GraphClient, GraphError
 from exporter.redact import Secret
 
@@ -68,8 +68,10 @@ class TokenChecker:
         app_id: str,
         app_secret: Secret,
         previous: Mapping[str, TokenStatus] | None = None,
+        changes: Changes | None = None,
     ) -> None:
         self.client = client
+        self.changes = changes or Changes()
         self.app_token = Secret(f"{app_id}|{app_secret.reveal()}")
         # A reload makes a new checker; the last results stand until its first check.
         self._statuses: Mapping[str, TokenStatus] = MappingProxyType(dict(previous or {}))
@@ -97,23 +99,23 @@ class TokenChecker:
                 )
             updated.update(dict.fromkeys(pages, status))
         self._statuses = MappingProxyType(updated)
+        self.changes.changed()
 
 
-class TokenCollector(Collector):
-    """Token status per Page, from the last /debug_token check.
+class TokenFamilies:
+    """Token status per Page, from the last /debug_token check; rendered with the cached
+    part of /metrics, since it changes only when a check runs.
 
     # TYPE messenger_insights_token_valid gauge
     messenger_insights_token_valid{page_id="1234"} 1.0
     messenger_insights_token_missing_scope{page_id="1234",scope="read_insights"} 0.0
     """
 
-    def __init__(self, checker: Callable[[], TokenChecker | None]) -> None:
+    def __init__(self, checker: Callable[[], TokenChecker | None], changes: Changes) -> None:
         self.checker = checker
+        self.changes = changes
 
-    def describe(self) -> Iterator[Metric]:
-        return iter(())
-
-    def collect(self) -> Iterator[Metric]:
+    def families(self) -> list[Metric]:
         valid = Metric("messenger_insights_token_valid",
                        "1 if /debug_token reports the Page token valid, else 0.", "gauge")
         expiry = Metric("messenger_insights_token_expiry_timestamp_seconds",
@@ -124,9 +126,7 @@ class TokenCollector(Collector):
                          "1 for each permission insights need that the Page token lacks, else 0.",
                          "gauge")
         checker = self.checker()
-        if checker is None:
-            return
-        for page_id, status in checker.statuses().items():
+        for page_id, status in (checker.statuses() if checker is not None else {}).items():
             page = {"page_id": page_id}
             valid.add_sample(valid.name, page, 1 if status.valid else 0)
             expiry.add_sample(expiry.name, page, status.expires_at)
@@ -134,5 +134,4 @@ class TokenCollector(Collector):
             for scope in REQUIRED_SCOPES:
                 missing.add_sample(missing.name, {**page, "scope": scope},
                                    1 if scope in status.missing_scopes else 0)
-        yield from (valid, expiry, data_access, missing)
-
+        return [valid, expiry, data_access, missing]

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from prometheus_client.core import Metric
+
+from exporter.changes import Changes
 
 USAGE_KINDS = ("call_count", "total_cputime", "total_time")
 # Response header -> source of the figures.
@@ -92,3 +97,41 @@ def _number(value: Any) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     return None
+
+
+class UsageBoard:
+    """The latest usage figure per (source, id, kind): messenger_insights_api_usage_ratio.
+
+    With many Pages these are many series that change only when an answer arrives, so they
+    are rendered with the cached part of /metrics, not on every scrape.
+    """
+
+    def __init__(self) -> None:
+        self.changes = Changes()
+        self._lock = threading.Lock()
+        self._ratios: dict[tuple[str, str, str], float] = {}
+
+    def record(self, reports: list[UsageReport]) -> None:
+        changed = False
+        with self._lock:
+            for report in reports:
+                for kind, percent in report.figures.items():
+                    key = (report.source, report.scope_id, kind)
+                    if self._ratios.get(key) != percent / 100:
+                        self._ratios[key] = percent / 100
+                        changed = True
+        if changed:
+            self.changes.changed()
+
+    def families(self) -> list[Metric]:
+        family = Metric(
+            "messenger_insights_api_usage_ratio",
+            "Latest Graph API rate-limit usage header value divided by 100 (1 = quota used up), "
+            "by source (app, business_use_case, page), id and kind.",
+            "gauge",
+        )
+        with self._lock:
+            ratios = sorted(self._ratios.items())
+        for (source, scope_id, kind), ratio in ratios:
+            family.add_sample(family.name, {"source": source, "id": scope_id, "kind": kind}, ratio)
+        return [family]
