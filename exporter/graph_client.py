@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from exporter import __version__
@@ -262,10 +263,14 @@ class GraphClient:
             answers = parse_batch_answer(decode_json(body), len(operations))
         except (GraphError, ResponseError) as exc:
             error = exc if isinstance(exc, GraphError) else GraphError("decode", str(exc))
-            for page_id in pages:
-                self.metrics.request_failed(error.code)
-                self.governor.observe([], page_id, error.graph_code)
-            return [error] * len(operations)
+            self.metrics.request_failed(error.code)
+            self.governor.observe([], "", error.graph_code)
+            # One Page's answer can break a whole batch (cut off, too large, too slow), and a
+            # bad top-level token fails it too: ask each operation alone, so only its own
+            # Page suffers.
+            log.debug("batch failed as a whole; asking each operation alone",
+                      extra={"code": error.code, "operations": len(operations), "pages": len(set(pages))})
+            return self._each_alone(operations, now)
         results: list[OperationResult] = []
         for (query, token), answer in zip(operations, answers, strict=True):
             if answer is None:
@@ -279,6 +284,11 @@ class GraphClient:
             else:
                 results.append(self._parse(query, document))
         return results
+
+    def _each_alone(self, operations: Sequence[Operation], now: float) -> list[OperationResult]:
+        workers = min(len(operations), self.api.max_concurrency)
+        with ThreadPoolExecutor(workers, thread_name_prefix="graph-api-single") as pool:
+            return list(pool.map(lambda operation: self._single(operation, now), operations))
 
     def _parse(self, query: InsightsQuery, document: Any) -> OperationResult:
         try:
@@ -356,7 +366,9 @@ class GraphClient:
             ) as response:
                 chunks: list[bytes] = []
                 size = 0
-                for chunk in response.iter_content(chunk_size=65536):
+                # read1 returns what has arrived, so a body trickling in slowly still meets
+                # the deadline (a plain read waits for a whole chunk).
+                while chunk := response.raw.read1(65536, decode_content=True):
                     size += len(chunk)
                     if size > MAX_BODY_BYTES:
                         raise GraphError("decode", f"answer larger than {MAX_BODY_BYTES // 2**20} MiB")
@@ -367,9 +379,11 @@ class GraphClient:
                     chunks.append(chunk)
                 lowered = {k.lower(): v for k, v in response.headers.items()}
                 return b"".join(chunks), response.status_code, lowered
-        except requests.Timeout:
+        except (requests.Timeout, urllib3.exceptions.TimeoutError):
             raise GraphError("network", f"no answer within {self.api.timeout:g}s", transient=True) from None
-        except requests.RequestException as exc:
+        except urllib3.exceptions.DecodeError:
+            raise GraphError("decode", "answer could not be decompressed") from None
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise GraphError("network", _describe_network_error(exc), transient=True) from None
 
     def _session(self) -> requests.Session:
@@ -439,17 +453,20 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _describe_network_error(exc: requests.RequestException) -> str:
-    if isinstance(exc, requests.ConnectionError):
-        reason = "connection failed"
-        text = str(exc).lower()
+def _describe_network_error(exc: Exception) -> str:
+    """A short reason, never the exception text itself (it can hold URLs)."""
+    text = str(exc).lower()
+    if isinstance(exc, requests.ConnectionError | urllib3.exceptions.HTTPError | OSError):
         if "refused" in text:
-            reason = "connection refused"
-        elif "reset" in text or "aborted" in text:
-            reason = "connection reset"
-        elif "name or service" in text or "resolve" in text:
-            reason = "host name not resolved"
-        return reason
+            return "connection refused"
+        if "reset" in text or "aborted" in text or "broken" in text:
+            return "connection reset"
+        if "name or service" in text or "resolve" in text:
+            return "host name not resolved"
+        if isinstance(exc, urllib3.exceptions.ProtocolError | urllib3.exceptions.IncompleteRead):
+            return "answer cut off or garbled in transit"
     if isinstance(exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError):
         return "answer cut off or garbled in transit"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection failed"
     return type(exc).__name__
