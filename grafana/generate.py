@@ -625,11 +625,13 @@ def exporter_health() -> JSON:
             "timeseries", "Requests held back by rate limits",
             "Seconds until the exporter sends Graph API requests again, per Page and for the "
             "whole app (messenger_insights_throttled_until_timestamp_seconds minus now; 0 when "
-            "not throttled). The exporter pauses when a usage header nears "
-            "graph_api.max_usage_ratio or Meta answers with a rate-limit error.",
+            "not throttled: the exporter only has a series for a Page while it is on hold). "
+            "The exporter pauses when a usage header nears graph_api.max_usage_ratio or Meta "
+            "answers with a rate-limit error.",
             [
                 Query(with_page_name(
                     "clamp_min(messenger_insights_throttled_until_timestamp_seconds - time(), 0)"
+                    " or on(page_id) 0 * messenger_insights_page_info"
                 ), "{{page_name}}"),
                 Query('clamp_min(messenger_insights_throttled_until_timestamp_seconds{page_id=""}'
                       " - time(), 0)", "whole app"),

@@ -35,6 +35,10 @@ def snapshot(page_id: str, value: float, fetched_at: float = NOW - 10, name: str
                         rejected=MappingProxyType({}))
 
 
+def body(cache: ExpositionCache, *, openmetrics: bool, compress: bool) -> bytes:
+    return b"".join(cache.body(openmetrics=openmetrics, compress=compress))
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = NOW
@@ -59,26 +63,26 @@ def setup() -> tuple[SnapshotStore, ExpositionCache, CollectorRegistry, Clock]:
 
 def test_bodies_equal_rendering_per_scrape() -> None:
     _, cache, full, _ = setup()
-    text = cache.body(openmetrics=False, compress=False)
+    text = body(cache, openmetrics=False, compress=False)
     assert text == generate_latest(full)
-    assert cache.body(openmetrics=True, compress=False) == openmetrics_latest(full)
-    assert gzip.decompress(cache.body(openmetrics=False, compress=True)) == text
-    assert gzip.decompress(cache.body(openmetrics=True, compress=True)) == openmetrics_latest(full)
+    assert body(cache, openmetrics=True, compress=False) == openmetrics_latest(full)
+    assert gzip.decompress(body(cache, openmetrics=False, compress=True)) == text
+    assert gzip.decompress(body(cache, openmetrics=True, compress=True)) == openmetrics_latest(full)
     assert b'key="Denver, \\"CO\\"\\\\"' in text
-    assert b"newline" in text and b'\\"quoted\\"' in cache.body(openmetrics=True, compress=False)
+    assert b"newline" in text and b'\\"quoted\\"' in body(cache, openmetrics=True, compress=False)
 
 
 def test_a_change_is_rendered_by_the_background_thread() -> None:
     store, cache, full, _ = setup()
     cache.start()
     try:
-        before = cache.body(openmetrics=False, compress=True)
+        before = body(cache, openmetrics=False, compress=True)
         store.put(snapshot("2", 11.0))
-        wait_until(lambda: gzip.decompress(cache.body(openmetrics=False, compress=True)) == generate_latest(full),
+        wait_until(lambda: gzip.decompress(body(cache, openmetrics=False, compress=True)) == generate_latest(full),
                    timeout=10, what="the cache to follow the change")
-        assert cache.body(openmetrics=False, compress=True) != before
+        assert body(cache, openmetrics=False, compress=True) != before
         assert b'messenger_insights_page_messages_sent{channel="messenger",page_id="2",period="day"} 11.0' in \
-            cache.body(openmetrics=False, compress=False)
+            body(cache, openmetrics=False, compress=False)
     finally:
         cache.stop()
 
@@ -88,19 +92,19 @@ def test_stale_values_leave_without_any_change() -> None:
     store.put(snapshot("2", 3.0, fetched_at=NOW - 2000))
     cache.start()
     try:
-        assert b'page_id="2",period="day"} 3.0' in cache.body(openmetrics=False, compress=False)
+        assert b'page_id="2",period="day"} 3.0' in body(cache, openmetrics=False, compress=False)
         clock.now = NOW + 800  # page 2's values are now older than stale_after
         cache._wake.set()  # what the timer does when the first value goes stale
-        wait_until(lambda: b'page_id="2",period="day"} 3.0' not in cache.body(openmetrics=False, compress=False),
+        wait_until(lambda: b'page_id="2",period="day"} 3.0' not in body(cache, openmetrics=False, compress=False),
                    timeout=10, what="stale values to go")
-        assert cache.body(openmetrics=False, compress=False) == generate_latest(full)
+        assert body(cache, openmetrics=False, compress=False) == generate_latest(full)
     finally:
         cache.stop()
 
 
 def test_unchanged_pages_are_not_rendered_again() -> None:
     store, cache, _, _ = setup()
-    cache.body(openmetrics=False, compress=False)
+    body(cache, openmetrics=False, compress=False)
     renders_before = dict(cache.renderer._pages)
     store.put(snapshot("2", 5.0))
     cache.renderer.build(text_gzip=False, openmetrics_gzip=False)

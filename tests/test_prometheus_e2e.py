@@ -243,6 +243,13 @@ def test_dashboards_rules_and_alerts_against_a_real_prometheus(
 
     wait_until(target_up, 20, f"Prometheus to scrape the exporter:\n{prometheus.logs()}")
 
+    # One Page's answers now report its quota nearly used: the governor puts it on hold and
+    # the exporter shows until when.
+    simulator.set_scenario(FLAKY, Scenario("usage", {"call_count": 95}))
+    exporter.wait_for(
+        lambda s: (s.get("messenger_insights_throttled_until_timestamp_seconds", page_id=FLAKY) or 0) > 0,
+        timeout=30, what="the governor to hold the busy Page")
+
     # Every name the bundle uses is one the exporter serves.
     served = {name for name, _ in scrape.samples}
     for path in (RULES, ALERTS):
