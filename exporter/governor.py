@@ -52,13 +52,24 @@ class RateLimitGovernor:
             until = max((p.until for s in scopes if (p := self._pauses.get(s))), default=0.0)
         return until if until > now else None
 
-    def paused_until(self, page_id: str) -> float:
-        """The Page's own pause (not the app's) for the throttled gauge; 0 when not paused."""
+    def pages_on_hold(self, page_ids: Iterable[str]) -> dict[str, float]:
+        """Each of these Pages on hold, with until when: cheap when few pauses are active,
+        however many Pages there are."""
         now = self.clock()
         with self._lock:
-            scopes = {page_id, *self._scopes_of_page.get(page_id, ())}
-            until = max((p.until for s in scopes if (p := self._pauses.get(s))), default=0.0)
-        return until if until > now else 0.0
+            active = {scope: p.until for scope, p in self._pauses.items()
+                      if scope != APP_SCOPE and p.until > now}
+            if not active:
+                return {}
+            linked = {page: scopes & active.keys() for page, scopes in self._scopes_of_page.items()}
+        wanted = set(page_ids)
+        held: dict[str, float] = {}
+        for page_id in wanted & active.keys():
+            held[page_id] = active[page_id]
+        for page_id, scopes in linked.items():
+            if scopes and page_id in wanted:
+                held[page_id] = max(held.get(page_id, 0.0), *(active[s] for s in scopes))
+        return held
 
     def app_paused_until(self) -> float:
         pause = self._pauses.get(APP_SCOPE)
@@ -151,7 +162,6 @@ class ThrottleCollector(Collector):
         )
         family.add_sample(family.name, {"page_id": ""}, self.governor.app_paused_until())
         # Only Pages on hold: a series for every Page would cost every scrape with many Pages.
-        for page_id in self.page_ids():
-            if until := self.governor.paused_until(page_id):
-                family.add_sample(family.name, {"page_id": page_id}, until)
+        for page_id, until in sorted(self.governor.pages_on_hold(self.page_ids()).items()):
+            family.add_sample(family.name, {"page_id": page_id}, until)
         yield family

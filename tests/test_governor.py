@@ -33,7 +33,7 @@ def test_usage_at_the_limit_pauses_that_page_for_at_least_a_minute() -> None:
     gov, clock = governor()
     gov.observe([bucu("1", 90)], "1")
     assert gov.blocked_until("1") == clock.now + MIN_PAUSE_SECONDS
-    assert gov.paused_until("1") == clock.now + MIN_PAUSE_SECONDS
+    assert gov.pages_on_hold(["1", "2"]) == {"1": clock.now + MIN_PAUSE_SECONDS}
     assert gov.blocked_until("2") is None  # other Pages go on
     assert gov.app_paused_until() == 0
     clock.now += MIN_PAUSE_SECONDS + 1
@@ -51,7 +51,7 @@ def test_app_usage_and_app_wide_errors_pause_everything() -> None:
     gov.observe([UsageReport("app", "", {"call_count": 95})], "1")
     assert gov.blocked_until("1") == gov.blocked_until("2") == clock.now + 60
     assert gov.app_paused_until() == clock.now + 60
-    assert gov.paused_until("2") == 0  # the Page's own pause; the app's is reported apart
+    assert gov.pages_on_hold(["2"]) == {}  # the Pages' own pauses; the app's is reported apart
     other, clock2 = governor()
     other.observe([], "5", 17)
     assert other.blocked_until("6") == clock2.now + 60
@@ -109,3 +109,14 @@ def test_app_level_calls_only_heed_the_app_figures() -> None:
     gov, _ = governor()
     gov.observe([UsageReport("page", "", {"call_count": 100}), bucu("", 100)], "")
     assert gov.blocked_until("1") is None
+
+
+def test_pages_on_hold_lists_only_paused_pages() -> None:
+    gov, clock = governor()
+    assert gov.pages_on_hold(["1", "2", "3"]) == {}
+    gov.observe([bucu("2", 95)], "2")
+    gov.observe([bucu("999", 99)], "3")  # Page 3 held through its business use case
+    assert gov.pages_on_hold(["1", "2", "3"]) == {"2": clock.now + 60, "3": clock.now + 60}
+    assert gov.pages_on_hold(["1"]) == {}
+    clock.now += 61
+    assert gov.pages_on_hold(["1", "2", "3"]) == {}
