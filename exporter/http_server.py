@@ -142,6 +142,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
     timeout = REQUEST_TIMEOUT_SECONDS
+    # Headers and body go out in separate writes; without this, Nagle holds the body of a
+    # keep-alive scrape for the client's delayed ACK (about 40 ms).
+    disable_nagle_algorithm = True
     server_version = f"messenger-insights-exporter/{__version__}"
 
     def version_string(self) -> str:

@@ -7,6 +7,7 @@ the one with the latest `end_time`; breakdown rows become labels.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -175,15 +176,29 @@ def parse_end_time(raw: Any, metric: str) -> float:
 def _parse_time_text(text: str, metric: str) -> float:
     if text.isdigit():
         return float(text)
+    parsed = _iso_seconds(text)
+    if parsed is None:
+        raise ResponseError(f"{metric}: end_time {_clip(text)!r} is not a time")
+    if math.isnan(parsed):
+        raise ResponseError(f"{metric}: end_time {_clip(text)!r} has no UTC offset")
+    return parsed
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_seconds(text: str) -> float | None:
+    """Unix seconds of an ISO time; None if it is not one, NaN if it has no offset.
+
+    A refresh meets the same few dozen end_time strings thousands of times.
+    """
     try:
         parsed = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S%z")
     except ValueError:
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
-            raise ResponseError(f"{metric}: end_time {_clip(text)!r} is not a time") from None
+            return None
     if parsed.tzinfo is None:
-        raise ResponseError(f"{metric}: end_time {_clip(text)!r} has no UTC offset")
+        return math.nan
     return parsed.timestamp()
 
 

@@ -47,21 +47,28 @@ class Secret:
 class Scrubber:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._secrets: tuple[str, ...] = ()
+        self._secrets: set[str] = set()
+        # All secrets as one pattern, compiled when first needed after a change: with
+        # thousands of discovered Page tokens, one scan beats a search per token.
+        self._pattern: re.Pattern[str] | None = None
 
     def register(self, secret: str) -> None:
         if len(secret) < _MIN_SECRET_LENGTH:
             return
         with self._lock:
             if secret not in self._secrets:
-                # Longest first, so a token containing another is removed whole.
-                self._secrets = tuple(sorted((*self._secrets, secret), key=len, reverse=True))
+                self._secrets.add(secret)
+                self._pattern = None
 
     def scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return _CREDENTIAL_PATTERNS.sub(_redact_match, text)
+        pattern = self._pattern
+        if pattern is None:
+            with self._lock:
+                # Longest first, so a token containing another is removed whole.
+                ordered = sorted(self._secrets, key=len, reverse=True)
+                pattern = re.compile("|".join(map(re.escape, ordered)) if ordered else r"(?!)")
+                self._pattern = pattern
+        return _CREDENTIAL_PATTERNS.sub(_redact_match, pattern.sub(REDACTED, text))
 
 
 def _redact_match(match: re.Match[str]) -> str:
