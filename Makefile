@@ -19,7 +19,7 @@ test: $(VENV)/.installed-test
 # (as root), then measures 1,000 and 10,000 Pages: about 15 minutes on 2 cores.
 BENCH_PAGES ?= 1000,10000
 bench: $(VENV)/.installed
-	bench/ensure-tools.sh
+	sh bench/ensure-tools.sh
 	$(BIN)/python -m bench.run --pages $(BENCH_PAGES) --out bench/results/latest.json
 
 install: $(VENV)/.installed
