@@ -134,6 +134,20 @@ def simulator() -> Iterator[Simulator]:
     sim.stop()
 
 
+def launch_exporter(directory: Path, config_name: str, log_name: str, config: str, *,
+                    env: dict[str, str], args: tuple[str, ...] = ()) -> RunningExporter:
+    """Start an exporter process on a free loopback port, its log in a file; no waiting."""
+    config_path = directory / config_name
+    config_path.write_text(config, encoding="utf-8")
+    log_path = directory / log_name
+    port = free_port()
+    command = [sys.executable, "-m", "exporter", f"--config.file={config_path}",
+               f"--web.listen-address=127.0.0.1:{port}", "--log.level=debug", *args]
+    with log_path.open("w", encoding="utf-8") as log_file:
+        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, text=True, env=env)
+    return RunningExporter(process, f"http://127.0.0.1:{port}", log_path)
+
+
 @pytest.fixture
 def start_exporter(tmp_path: Path) -> Iterator[Callable[..., RunningExporter]]:
     """Start the exporter process with a config text; stopped (SIGTERM) after the test."""
@@ -142,16 +156,8 @@ def start_exporter(tmp_path: Path) -> Iterator[Callable[..., RunningExporter]]:
     def start(config: str, env: dict[str, str] | None = None, args: tuple[str, ...] = (),
               wait_ready: bool = True) -> RunningExporter:
         index = len(started)
-        config_path = tmp_path / f"config-{index}.yaml"
-        config_path.write_text(config, encoding="utf-8")
-        log_path = tmp_path / f"exporter-{index}.log"
-        port = free_port()
-        command = [sys.executable, "-m", "exporter", f"--config.file={config_path}",
-                   f"--web.listen-address=127.0.0.1:{port}", "--log.level=debug", *args]
-        with log_path.open("w", encoding="utf-8") as log_file:
-            process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, text=True,
-                                       env=env if env is not None else exporter_env())
-        running = RunningExporter(process, f"http://127.0.0.1:{port}", log_path)
+        running = launch_exporter(tmp_path, f"config-{index}.yaml", f"exporter-{index}.log", config,
+                                  env=env if env is not None else exporter_env(), args=args)
         started.append(running)
         if wait_ready:
             running.wait_ready()

@@ -8,8 +8,6 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,7 +18,7 @@ import requests
 
 from exporter.simulator import Scenario
 from exporter.simulator.calendar import utc_offset_hours
-from tests.conftest import Labels, RunningExporter, Scrape, free_port, wait_until
+from tests.conftest import Labels, RunningExporter, Scrape, launch_exporter, wait_until
 
 # /metrics must answer well within this during any fault (the issue's "promptly").
 SCRAPE_BUDGET_SECONDS = 1.0
@@ -135,16 +133,7 @@ FAULTS: tuple[Fault, ...] = (
 def launch(directory: Path, name: str, config: str, env: dict[str, str],
            args: tuple[str, ...] = ()) -> RunningExporter:
     """Start an exporter process (not waiting for it), as conftest's start_exporter does."""
-    config_path = directory / f"{name}.yaml"
-    config_path.write_text(config, encoding="utf-8")
-    log_path = directory / f"{name}.log"
-    port = free_port()
-    command = [sys.executable, "-m", "exporter", f"--config.file={config_path}",
-               f"--web.listen-address=127.0.0.1:{port}", "--log.level=debug", *args]
-    with log_path.open("w", encoding="utf-8") as log_file:
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, text=True,
-                                   env=env)
-    return RunningExporter(process, f"http://127.0.0.1:{port}", log_path)
+    return launch_exporter(directory, f"{name}.yaml", f"{name}.log", config, env=env, args=args)
 
 
 def config_file_of(exporter: RunningExporter) -> Path:
