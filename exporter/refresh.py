@@ -82,8 +82,7 @@ class PageRefresher:
             work = split
         duration = time.monotonic() - started
         snapshots = [self._snapshot(fetch, now, duration) for fetch in fetches]
-        for snapshot in snapshots:
-            self.store.put(snapshot)
+        self.store.put_many(snapshots)
         return snapshots
 
     def _rejected(self, page: PageConfig, now: float) -> dict[str, float]:

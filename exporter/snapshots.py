@@ -8,7 +8,7 @@ half a refresh.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -65,9 +65,13 @@ class SnapshotStore:
         return self._snapshots.get(page_id)
 
     def put(self, snapshot: PageSnapshot) -> None:
+        self.put_many((snapshot,))
+
+    def put_many(self, snapshots: Iterable[PageSnapshot]) -> None:
+        """Swap in a round's snapshots with one copy of the mapping, not one per Page."""
         with self._lock:
             updated = dict(self._snapshots)
-            updated[snapshot.page.id] = snapshot
+            updated.update((snapshot.page.id, snapshot) for snapshot in snapshots)
             self._snapshots = MappingProxyType(updated)
             self.changes.changed()
 
