@@ -174,9 +174,6 @@ class Exporter:
             return False
         return all(snapshot.attempted for snapshot in self.store.snapshots().values())
 
-    def refresh_page(self, page_id: str) -> None:
-        self.refresh_pages([page_id])
-
     def refresh_pages(self, page_ids: Iterable[str]) -> None:
         """Refresh these Pages in one round (their operations share batches).
 

@@ -147,13 +147,6 @@ class GraphClient:
         self._local = threading.local()
         self._in_flight = threading.BoundedSemaphore(api.max_concurrency)
 
-    def insights(self, query: InsightsQuery, token: Secret) -> dict[str, MetricData]:
-        """The latest values of one query's metrics; raises GraphError."""
-        (result,) = self.run([(query, token)])
-        if isinstance(result, GraphError):
-            raise result
-        return result
-
     def run(self, operations: Sequence[Operation]) -> list[OperationResult]:
         """Every operation's outcome, in order: sent in batches of `batch_size` (or one by
         one), transient failures retried with backoff up to `max_retries` times."""
