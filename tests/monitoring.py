@@ -28,10 +28,10 @@ GRAFANA_DIR = ROOT / "grafana"
 DASHBOARDS = sorted((GRAFANA_DIR / "dashboards").glob("*.json"))
 GENERATOR = GRAFANA_DIR / "generate.py"
 COMPOSE = ROOT / "docker-compose.yml"
-README = ROOT / "README.md"
+RUNBOOKS = ROOT / "docs" / "runbooks.md"
 
 RUNBOOK_BASE = (
-    "https://github.com/messenger-insights-exporter/messenger-insights-exporter/blob/main/README.md#"
+    "https://github.com/messenger-insights-exporter/messenger-insights-exporter/blob/main/docs/runbooks.md#"
 )
 JOB = "messenger-insights"
 

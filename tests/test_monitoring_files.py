@@ -24,11 +24,11 @@ from tests.monitoring import (
     GRAFANA_DIR,
     JOB,
     PROMETHEUS_CONFIG,
-    README,
     ROOT,
     RULE_TESTS,
     RULES,
     RUNBOOK_BASE,
+    RUNBOOKS,
     alert_rules,
     github_anchor,
     load_dashboard,
@@ -122,14 +122,14 @@ def test_alert_has_severity_summary_description_and_runbook(rule: dict[str, Any]
     assert annotations["runbook_url"] == RUNBOOK_BASE + github_anchor(rule["alert"])
 
 
-def test_every_runbook_url_points_to_a_readme_heading() -> None:
-    if not README.exists():
-        pytest.fail("README.md is missing: each alert's runbook is a '### <AlertName>' section of it")
-    headings = re.findall(r"^###\s+(.+?)\s*#*\s*$", README.read_text(encoding="utf-8"), re.MULTILINE)
+def test_every_runbook_url_points_to_a_runbook_heading() -> None:
+    if not RUNBOOKS.exists():
+        pytest.fail("docs/runbooks.md is missing: each alert's runbook is a '## <AlertName>' section of it")
+    headings = re.findall(r"^##\s+(.+?)\s*#*\s*$", RUNBOOKS.read_text(encoding="utf-8"), re.MULTILINE)
     anchors = {github_anchor(heading) for heading in headings}
     missing = [rule["alert"] for rule in alert_rules()
                if rule["annotations"]["runbook_url"].removeprefix(RUNBOOK_BASE) not in anchors]
-    assert missing == [], f"README.md has no '### <AlertName>' runbook section for {missing}"
+    assert missing == [], f"docs/runbooks.md has no '## <AlertName>' runbook section for {missing}"
 
 
 def test_target_down_alert_selects_the_scrape_job() -> None:
