@@ -13,13 +13,18 @@ from exporter.config import (
     default_metrics,
 )
 from exporter.redact import Secret
-from exporter.simulator import Simulator
+from exporter.simulator import Scenario, Simulator
 
 DEMO_PAGES = (
     ("100000000000001", "Acme Store"),
     ("100000000000002", "Bluebird Cafe"),
     ("100000000000003", "Cedar Outfitters"),
 )
+# The demo Page whose blocked and reported conversations spike on the latest complete day:
+# 10 x the day's value + 20, against a 7-day baseline of at most 6 (the simulator's range
+# for both), so the shipped spike alerts (> 3 x baseline and >= 10) fire for it alone.
+DEMO_SPIKING_PAGE = "100000000000003"
+DEMO_SPIKE = Scenario("spike", {"factor": 10, "add": 20})
 DEMO_INTERVAL_SECONDS = 15.0
 # The demo app: the simulator requires appsecret_proof with this secret, and the exporter
 # checks the Page tokens with /debug_token, so the token panels have data.
@@ -64,9 +69,10 @@ def demo_config(base_url: str) -> tuple[Config, dict[str, Secret]]:
 
 
 def start_demo() -> tuple[Config, dict[str, Secret], Simulator]:
-    """The simulator, started, and the demo's config and tokens; the exporter's app secret is
-    DEMO_APP_SECRET."""
+    """The simulator, started with one Page spiking, and the demo's config and tokens; the
+    exporter's app secret is DEMO_APP_SECRET."""
     simulator = Simulator(host="127.0.0.1", port=0, app_secret=DEMO_APP_SECRET.reveal())
+    simulator.set_scenario(DEMO_SPIKING_PAGE, DEMO_SPIKE)
     simulator.start()
     config, tokens = demo_config(simulator.url)
     return config, tokens, simulator
