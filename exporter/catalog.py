@@ -97,9 +97,18 @@ CATALOG: dict[str, CatalogMetric] = {
 }
 
 
+# Catalog metrics whose Prometheus name is not METRIC_PREFIX + Meta's name. Prometheus
+# reserves the _count suffix for histograms and summaries (`promtool check metrics`:
+# 'non-histogram and non-summary metrics should not have "_count" suffix'), and Meta's
+# orders metric is a gauge. Meta's name stays on the `metric` label of
+# data_end_timestamp_seconds and metric_rejected, and in the HELP text.
+RENAMED: dict[str, str] = {"page_messages_order_count": "page_messages_orders"}
+
+
 def exported_name(metric: str) -> str:
-    """The Prometheus name of an insights metric."""
-    return METRIC_PREFIX + metric
+    """The Prometheus name of an insights metric: the prefix and Meta's name, except for
+    the RENAMED ones."""
+    return METRIC_PREFIX + RENAMED.get(metric, metric)
 
 
 def help_text(meaning: str, metric: str, interval: str) -> str:

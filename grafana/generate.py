@@ -519,8 +519,11 @@ def overview() -> JSON:
             height=10,
         ),
         Row("Orders"),
-        daily_total("page_messages_order_count", "Orders",
-                    "Orders created in messaging conversations on the latest complete day."),
+        # Meta's page_messages_order_count, exported without the _count suffix Prometheus
+        # reserves for histograms and summaries (exporter/catalog.py, RENAMED).
+        daily_total("page_messages_orders", "Orders",
+                    "Orders created in messaging conversations on the latest complete day "
+                    "(Graph API metric page_messages_order_count)."),
         daily_total("page_messages_paid_order_earnings", "Paid order earnings",
                     "Approximate earnings from those orders on the latest complete day. The "
                     "Graph API reports no currency: it is the Page's."),

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 import requests
 
-from exporter.catalog import CATALOG
+from exporter.catalog import CATALOG, exported_name
 from exporter.simulator import Scenario, Simulator
 from tests.conftest import RunningExporter, expected_from_simulator, exporter_env
 
@@ -33,6 +33,7 @@ metrics:
   - name: page_messages_total_messaging_connections
   - name: page_messages_read_ratio
   - name: page_messages_paid_order_earnings
+  - name: page_messages_order_count
   - name: page_messages_new_conversations_unique
     period: week
   - name: page_messages_sent
@@ -52,6 +53,7 @@ PLAIN = [
     ("page_messages_total_messaging_connections", "day"),
     ("page_messages_read_ratio", "day"),
     ("page_messages_paid_order_earnings", "day"),
+    ("page_messages_order_count", "day"),
     ("page_messages_new_conversations_unique", "week"),
 ]
 
@@ -71,7 +73,7 @@ def test_values_and_labels_match_the_api(
     for page in (PAGE_A, PAGE_B):
         for metric, period in PLAIN:
             end, expected = expected_from_simulator(simulator, page, metric, period)
-            assert scrape.series(f"messenger_insights_{metric}", page_id=page, period=period) == expected
+            assert scrape.series(exported_name(metric), page_id=page, period=period) == expected
             assert scrape.get("messenger_insights_data_end_timestamp_seconds",
                               page_id=page, metric=metric, period=period) == end
         checks: list[tuple[str, str, tuple[str, ...], dict[str, str]]] = [
@@ -81,7 +83,7 @@ def test_values_and_labels_match_the_api(
         for metric, period, breakdowns, extra in checks:
             _, expected = expected_from_simulator(simulator, page, metric, period, breakdowns, extra)
             assert len(expected) > 1
-            assert scrape.series(f"messenger_insights_{metric}", page_id=page) == expected
+            assert scrape.series(exported_name(metric), page_id=page) == expected
     # total_over_range: one value per topic x frequency, for the 28-day window ending now.
     tokens = scrape.series("messenger_insights_recurring_notifications_tokens", page_id=PAGE_A)
     assert len(tokens) == 9
@@ -103,7 +105,11 @@ def test_help_type_and_self_metrics(simulator: Simulator, start_exporter: Callab
         assert (scrape.get("messenger_insights_last_success_timestamp_seconds", page_id=page) or 0) > 1.7e9
         assert (scrape.get("messenger_insights_refresh_duration_seconds", page_id=page) or 0) > 0
         rejected = scrape.series("messenger_insights_metric_rejected", page_id=page)
-        assert len(rejected) == 9 and set(rejected.values()) == {0}
+        assert len(rejected) == 10 and set(rejected.values()) == {0}
+        # Series that name a Graph API metric use Meta's name, even where the exported one differs.
+        assert frozenset({("metric", "page_messages_order_count"), ("page_id", page)}) in rejected
+        assert scrape.get("messenger_insights_data_end_timestamp_seconds", page_id=page,
+                          metric="page_messages_order_count", period="day")
     # 5 groups per Page (day, week, two breakdown sets, total_over_range): 10 requests, no errors.
     assert scrape.get("messenger_insights_api_requests_total", outcome="success") == 10
     assert scrape.get("messenger_insights_api_requests_total", outcome="error") == 0
@@ -167,8 +173,8 @@ metrics:
             assert int(request.query["until"]) - int(request.query["since"]) == (days + 1) * 86400
             daily = _daily_values(simulator, page, metric, days + 1)
             assert len(daily) == days + 1
-            assert scrape.get(f"messenger_insights_{metric}", page_id=page, period="day") == daily[-1]
-            baseline = scrape.get(f"messenger_insights_{metric}_baseline", page_id=page, period="day")
+            assert scrape.get(exported_name(metric), page_id=page, period="day") == daily[-1]
+            baseline = scrape.get(exported_name(metric) + "_baseline", page_id=page, period="day")
             assert baseline == sum(daily[:-1]) / days
         assert scrape.series("messenger_insights_page_messages_new_conversations_unique_baseline") == {}
         assert scrape.series("messenger_insights_page_messages_sent_baseline") == {}
