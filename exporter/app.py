@@ -24,11 +24,12 @@ from exporter.exposition import ExpositionCache, StaticRenderer
 from exporter.governor import RateLimitGovernor, ThrottleCollector
 from exporter.graph_client import GraphClient
 from exporter.redact import Secret
-from exporter.refresh import PageRefresher
+from exporter.refresh import PageRefresher, TokenOutcome
 from exporter.self_metrics import ScaleMetrics, SelfMetrics
 from exporter.sharding import Shard
 from exporter.snapshots import ErrorInfo, PageSnapshot, SnapshotStore
 from exporter.token_check import TokenChecker, TokenFamilies
+from exporter.token_validity import TokenAnswers
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +65,13 @@ class Exporter:
         self.discovery_succeeded = False
         self._discovery_lock = threading.Lock()
         self.token_changes = Changes()
+        self.token_answers = TokenAnswers(self.token_changes)
         self._apply(settings)
         # The insights part of /metrics is rendered per change by the exposition cache;
         # `registry` holds what changes per scrape.
         renderer = StaticRenderer(
             self.store, lambda: self.config.refresh,
-            sources=(self.self_metrics.usage, TokenFamilies(lambda: self.token_checker, self.token_changes)),
+            sources=(self.self_metrics.usage, TokenFamilies(lambda: self.token_checker, self.token_answers)),
         )
         self.exposition = ExpositionCache(renderer, self.registry)
         self.registry.register(ThrottleCollector(self.governor, lambda: list(self.pages)))
@@ -104,7 +106,8 @@ class Exporter:
             config.graph_api, self.self_metrics, self.governor,
             app_secret=settings.app_secret, stop=self.stop_event,
         )
-        self.refresher = PageRefresher(self.client, self.store, config.refresh)
+        self.refresher = PageRefresher(self.client, self.store, config.refresh,
+                                       on_token_outcomes=self._token_outcomes)
         previous = getattr(self, "token_checker", None)
         self.token_checker: TokenChecker | None = None
         if config.graph_api.app_id is not None and settings.app_secret is not None:
@@ -114,6 +117,7 @@ class Exporter:
                 changes=self.token_changes,
             )
         self.store.keep_only(tuple(self.pages.values()))
+        self.token_answers.keep_only(self.tokens)
 
     def _own_pages(self) -> None:
         """The Pages this replica refreshes: configured ones (which win over discovered ones
@@ -150,6 +154,7 @@ class Exporter:
             self.discovery_succeeded = True
             self._own_pages()
             self.store.keep_only(tuple(self.pages.values()), forget_rejections=False)
+            self.token_answers.keep_only(self.tokens)
             self.scale.discovered(len(found), time.time())
             self.scale.shard(self.settings.shard, len(self.pages))
             log.info("Pages discovered", extra={"discovered": len(found), "owned": len(self.pages)})
@@ -219,6 +224,23 @@ class Exporter:
             checker.check(self.tokens)
         except Exception:
             log.exception("token check failed unexpectedly")
+
+    def _token_outcomes(self, outcomes: list[TokenOutcome]) -> None:
+        """A refresh's word on its tokens: error 190 asks for a re-check, where one can run."""
+        self.token_answers.record(outcomes, recheck=self.token_checker is not None)
+
+    def recheck_tokens(self) -> None:
+        """Check again, with /debug_token, the tokens error 190 has hit since the last time."""
+        checker = self.token_checker
+        if checker is None or self.stop_event.is_set():
+            return
+        tokens = self.token_answers.take_rechecks()
+        if not tokens:
+            return
+        try:
+            checker.recheck(self.tokens, tokens)
+        except Exception:
+            log.exception("token re-check failed unexpectedly")
 
     def _mark_failed(self, page: PageConfig, message: str) -> None:
         """A refresh that broke still counts as attempted, and the Page as down."""

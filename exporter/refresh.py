@@ -17,6 +17,10 @@ from exporter.graph_client import (
 )
 from exporter.redact import Secret
 from exporter.snapshots import ErrorInfo, MetricResult, PageSnapshot, SnapshotStore
+from exporter.token_validity import TOKEN_ERROR_CODE
+
+# (Page id, its token, whether the token worked): what a refresh learnt about tokens.
+TokenOutcome = tuple[str, Secret, bool]
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +54,13 @@ class PageRefresher:
         store: SnapshotStore,
         refresh: RefreshConfig,
         clock: Callable[[], float] = time.time,
+        on_token_outcomes: Callable[[list[TokenOutcome]], None] | None = None,
     ) -> None:
         self.client = client
         self.store = store
         self.refresh_config = refresh
         self.clock = clock
+        self.on_token_outcomes = on_token_outcomes
 
     def refresh(self, page: PageConfig, token: Secret) -> PageSnapshot:
         """Fetch every configured metric of the Page and swap in its new snapshot."""
@@ -80,6 +86,9 @@ class PageRefresher:
                 else:
                     fetch.record(group, result, self.client.clock())
             work = split
+        if self.on_token_outcomes is not None:
+            self.on_token_outcomes([(f.page.id, f.token, f.token_worked) for f in fetches
+                                    if f.token_worked is not None])
         duration = time.monotonic() - started
         snapshots = [self._snapshot(fetch, now, duration) for fetch in fetches]
         self.store.put_many(snapshots)
@@ -127,6 +136,8 @@ class _Fetch:
         self.failed: set[MetricSpec] = set()
         self.errors: list[ErrorInfo] = []
         self.throttled = False
+        # False after error 190, else True after a successful answer; None: no word on it.
+        self.token_worked: bool | None = None
 
     def groups(self) -> list[tuple[MetricSpec, ...]]:
         wanted = (tuple(s for s in group if s.name not in self.rejected) for group in group_specs(self.page.metrics))
@@ -145,6 +156,8 @@ class _Fetch:
         elif isinstance(result, GraphError):
             self._fail(specs, result, now)
         else:
+            if self.token_worked is None:
+                self.token_worked = True
             for spec in specs:
                 self.results.append(MetricResult(spec, self.now, result.get(spec.name)))
 
@@ -159,6 +172,8 @@ class _Fetch:
         self.rejected[spec.name] = self.now
 
     def _fail(self, specs: tuple[MetricSpec, ...], exc: GraphError, now: float) -> None:
+        if exc.graph_code == TOKEN_ERROR_CODE:
+            self.token_worked = False
         self.failed.update(specs)
         self.errors.append(ErrorInfo(exc.code, exc.message, now))
         log.error(

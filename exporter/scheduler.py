@@ -23,6 +23,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from exporter.app import Exporter
 from exporter.token_check import CHECK_INTERVAL_SECONDS
+from exporter.token_validity import RECHECK_POLL_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ TICK_SECONDS = 1.0
 MAX_ROUNDS = 4
 TICK_JOB = "refresh-due-pages"
 TOKEN_CHECK_JOB = "check-tokens"  # noqa: S105 - a job name
+TOKEN_RECHECK_JOB = "recheck-tokens"  # noqa: S105 - a job name
 DISCOVERY_JOB = "discover-pages"
 # Until discovery first succeeds, it is tried again this often.
 DISCOVERY_RETRY_SECONDS = 60.0
@@ -109,10 +111,17 @@ class RefreshScheduler:
         """Follow the exporter's config after a reload: interval, discovery, token checks."""
         self.due.set_interval(self.exporter.config.refresh.interval)
         self._reconcile_discovery()
-        job = self.scheduler.get_job(TOKEN_CHECK_JOB)
-        if job is not None:
-            job.remove()
+        for job_id in (TOKEN_CHECK_JOB, TOKEN_RECHECK_JOB):
+            job = self.scheduler.get_job(job_id)
+            if job is not None:
+                job.remove()
         if self.exporter.token_checker is not None:
+            # Tokens error 190 has hit, checked again within a minute (rate limited).
+            self.scheduler.add_job(
+                self.exporter.recheck_tokens, IntervalTrigger(seconds=RECHECK_POLL_SECONDS, timezone=UTC),
+                id=TOKEN_RECHECK_JOB, name="re-check failing Page tokens", executor=_CONTROL_EXECUTOR,
+                misfire_grace_time=None,
+            )
             # At start and after every reload (tokens may have changed), then every 6 hours.
             self.scheduler.add_job(
                 self.exporter.check_tokens, IntervalTrigger(seconds=CHECK_INTERVAL_SECONDS, timezone=UTC),

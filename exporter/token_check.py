@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -13,6 +14,7 @@ from prometheus_client.core import Metric
 from exporter.changes import Changes
 from exporter.graph_client import GraphClient, GraphError
 from exporter.redact import Secret
+from exporter.token_validity import Evidence, TokenAnswers, token_valid
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +32,10 @@ class TokenStatus:
     expires_at: float  # 0: never expires
     data_access_expires_at: float
     missing_scopes: frozenset[str]
+    checked_at: float = 0.0  # unix time of the check
 
 
-def parse_token_info(document: Any) -> TokenStatus:
+def parse_token_info(document: Any, checked_at: float = 0.0) -> TokenStatus:
     """The status /debug_token reports; TokenInfoError when the answer is not one."""
     data = document.get("data") if isinstance(document, dict) else None
     if not isinstance(data, dict):
@@ -48,6 +51,7 @@ def parse_token_info(document: Any) -> TokenStatus:
         expires_at=_timestamp(data.get("expires_at"), "expires_at"),
         data_access_expires_at=_timestamp(data.get("data_access_expires_at"), "data_access_expires_at"),
         missing_scopes=frozenset(REQUIRED_SCOPES) - set(scopes),
+        checked_at=checked_at,
     )
 
 
@@ -67,11 +71,14 @@ class TokenChecker:
         client: GraphClient,
         app_id: str,
         app_secret: Secret,
+        *,
         previous: Mapping[str, TokenStatus] | None = None,
         changes: Changes | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
         self.changes = changes or Changes()
+        self.clock = clock
         self.app_token = Secret(f"{app_id}|{app_secret.reveal()}")
         # A reload makes a new checker; the last results stand until its first check.
         self._statuses: Mapping[str, TokenStatus] = MappingProxyType(dict(previous or {}))
@@ -80,13 +87,22 @@ class TokenChecker:
         return self._statuses
 
     def check(self, tokens: Mapping[str, Secret]) -> None:
+        """Check every Page's token; Pages not in `tokens` are forgotten."""
+        self._check(tokens, {page: status for page, status in self._statuses.items() if page in tokens})
+
+    def recheck(self, tokens: Mapping[str, Secret], which: set[Secret]) -> None:
+        """Check only the tokens in `which` (the Pages using them); the others keep theirs."""
+        chosen = {page: token for page, token in tokens.items() if token in which}
+        if chosen:
+            self._check(chosen, {page: status for page, status in self._statuses.items() if page in tokens})
+
+    def _check(self, tokens: Mapping[str, Secret], updated: dict[str, TokenStatus]) -> None:
         pages_of: dict[Secret, list[str]] = {}
         for page_id, token in tokens.items():
             pages_of.setdefault(token, []).append(page_id)
-        updated = {page: status for page, status in self._statuses.items() if page in tokens}
         for token, pages in pages_of.items():
             try:
-                status = parse_token_info(self.client.debug_token(token, self.app_token))
+                status = parse_token_info(self.client.debug_token(token, self.app_token), self.clock())
             except (GraphError, TokenInfoError) as exc:
                 log.error("token check failed", extra=  # noqa: TRY400 - no traceback wanted
                           {"page_ids": ",".join(pages), "error": str(exc)})
@@ -103,21 +119,25 @@ class TokenChecker:
 
 
 class TokenFamilies:
-    """Token status per Page, from the last /debug_token check; rendered with the cached
-    part of /metrics, since it changes only when a check runs.
+    """Token status per Page: valid from the last answer and /debug_token check (see
+    token_validity), the rest from the last check; rendered with the cached part of
+    /metrics, since it changes only when an answer or a check says something new.
 
     # TYPE messenger_insights_token_valid gauge
     messenger_insights_token_valid{page_id="1234"} 1.0
     messenger_insights_token_missing_scope{page_id="1234",scope="read_insights"} 0.0
     """
 
-    def __init__(self, checker: Callable[[], TokenChecker | None], changes: Changes) -> None:
+    def __init__(self, checker: Callable[[], TokenChecker | None], answers: TokenAnswers) -> None:
         self.checker = checker
-        self.changes = changes
+        self.answers = answers
+        self.changes = answers.changes
 
     def families(self) -> list[Metric]:
         valid = Metric("messenger_insights_token_valid",
-                       "1 if /debug_token reports the Page token valid, else 0.", "gauge")
+                       "1 if the Page token works, 0 after Graph API error 190 or when /debug_token "
+                       "reports it invalid; the newer of the last answer and the last check decides.",
+                       "gauge")
         expiry = Metric("messenger_insights_token_expiry_timestamp_seconds",
                         "When the Page token expires (unix time); 0 when it never expires.", "gauge")
         data_access = Metric("messenger_insights_token_data_access_expiry_timestamp_seconds",
@@ -126,9 +146,16 @@ class TokenFamilies:
                          "1 for each permission insights need that the Page token lacks, else 0.",
                          "gauge")
         checker = self.checker()
-        for page_id, status in (checker.statuses() if checker is not None else {}).items():
+        statuses = checker.statuses() if checker is not None else {}
+        answers = self.answers.answers()
+        for page_id in sorted(answers.keys() | statuses.keys()):
+            status = statuses.get(page_id)
+            check = Evidence(status.valid, status.checked_at) if status is not None else None
+            verdict = token_valid(answers.get(page_id), check)
+            if verdict is not None:
+                valid.add_sample(valid.name, {"page_id": page_id}, 1 if verdict else 0)
+        for page_id, status in statuses.items():
             page = {"page_id": page_id}
-            valid.add_sample(valid.name, page, 1 if status.valid else 0)
             expiry.add_sample(expiry.name, page, status.expires_at)
             data_access.add_sample(data_access.name, page, status.data_access_expires_at)
             for scope in REQUIRED_SCOPES:

@@ -662,8 +662,10 @@ def exporter_health() -> JSON:
         Row("Page tokens"),
         Panel(
             "stat", "Token valid",
-            "Whether /debug_token reports the Page's access token valid "
-            f"(messenger_insights_token_valid). {TOKENS_CHECKED}",
+            "Whether the Page's access token works (messenger_insights_token_valid): 0 from the "
+            "first Graph API error 190, 1 after a successful answer, with or without app "
+            "credentials; where /debug_token checks run, an invalid check stands until the next "
+            f"check. {TOKENS_CHECKED}",
             [Query(with_page_name("messenger_insights_token_valid"), "{{page_name}}")],
             width=8, height=5, mappings=[VALID_MAPPING],
         ),

@@ -143,7 +143,7 @@ def start_stack_exporter(simulator: Simulator,
     def ready(scrape: Scrape) -> bool:
         up = scrape.series("messenger_insights_up")
         errors = scrape.series("messenger_insights_api_errors_total")
-        checked = scrape.series("messenger_insights_token_valid")
+        checked = scrape.series("messenger_insights_token_expiry_timestamp_seconds")
         return (len(up) == len(PAGES) and all(value == 1 for value in up.values())
                 and any(value >= 1 for value in errors.values()) and len(checked) == len(PAGES))
 

@@ -115,8 +115,10 @@ def test_every_token_is_checked_once_at_start_and_its_state_exported(
     exporter = start_exporter(token_config(simulator.url, TOKEN_PAGES),
                               env=exporter_env(**TOKEN_ENV, **{SECRET_ENV: SECRET}))
     watch = Watch(exporter, (SECRET, *TOKEN_ENV.values()))
-    scrape = watch.wait_for(lambda s: all(token_metric(s, "valid", p) is not None for p in TOKEN_PAGES),
-                            what="token metrics for every Page")
+    # token_valid comes from answers too; the expiry only from a check.
+    scrape = watch.wait_for(
+        lambda s: all(token_metric(s, "expiry_timestamp_seconds", p) is not None for p in TOKEN_PAGES),
+        what="token metrics for every Page")
     ok, invalid, expiring, scoped = "4800000001", "4800000003", "4800000004", "4800000005"
 
     def missing(page: str) -> dict[str, float | None]:
@@ -415,7 +417,7 @@ def test_canary_tokens_and_app_secret_appear_in_no_output(
             simulator.set_scenario(CANARY_PAGES[name], CANARY_SCENARIOS[name])
         paused, _ = Watch(daemon).poll(
             lambda s: attempted_everything(s, all_pages)
-            and s.get("messenger_insights_token_valid", page_id=CANARY_CONTROL) is not None
+            and s.get("messenger_insights_token_expiry_timestamp_seconds", page_id=CANARY_CONTROL) is not None
             and (s.get(THROTTLED, page_id="") or 0) > time.time(),
             timeout=settle_by - time.monotonic())
         settled[fmt] = answered and paused
