@@ -17,8 +17,10 @@ import math
 import threading
 import time
 import zlib
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry
@@ -28,9 +30,9 @@ from prometheus_client.openmetrics.exposition import generate_latest as openmetr
 from prometheus_client.utils import floatToGoString
 
 from exporter.changes import Changes
-from exporter.collector import page_families
 from exporter.config import RefreshConfig
-from exporter.redact import scrub
+from exporter.page_text import FamilyHead, render_page
+from exporter.redact import SCRUBBER, scrub
 from exporter.snapshots import PageSnapshot, SnapshotStore
 
 log = logging.getLogger(__name__)
@@ -44,19 +46,30 @@ FORMAT_INTEREST_SECONDS = 600.0
 
 
 @dataclass(frozen=True, slots=True)
-class _Family:
-    name: str
-    help: str
-    type: str
-    lines: bytes
+class _PageState:
+    """What a Page's lines in the assembled bodies were rendered from."""
+
+    snapshot: PageSnapshot
+    refresh: RefreshConfig
+    generation: int  # of the scrubber's secrets
+    valid_until: float
+    heads: tuple[FamilyHead, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class _PageRender:
-    snapshot: PageSnapshot
-    refresh: RefreshConfig
-    valid_until: float
-    families: tuple[_Family, ...]
+class _Body:
+    """One family's lines across every Page, and how many bytes each Page's are."""
+
+    head: FamilyHead
+    lines: bytes
+    lengths: array[int]  # per Page, in the order of _Layout.pages
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    pages: tuple[str, ...]
+    states: tuple[_PageState, ...]
+    bodies: dict[str, _Body]
 
 
 class FamilySource(Protocol):
@@ -99,24 +112,20 @@ def _escape_label(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
-def _header(family: _Family, openmetrics: bool) -> bytes:
-    text = family.help.replace("\\", r"\\").replace("\n", r"\n")
+def _header(head: FamilyHead, openmetrics: bool) -> bytes:
+    text = head.help.replace("\\", r"\\").replace("\n", r"\n")
     if openmetrics:
         text = text.replace('"', r"\"")
-    return f"# HELP {family.name} {text}\n# TYPE {family.name} {family.type}\n".encode()
-
-
-def render_page(snapshot: PageSnapshot, refresh: RefreshConfig, now: float) -> _PageRender:
-    families = tuple(
-        _Family(f.name, scrub(f.documentation), f.type, render_sample_lines(f))
-        for f in page_families(snapshot, refresh, now)
-    )
-    expiries = [r.fetched_at + refresh.stale_after for r in snapshot.fresh_results(now, refresh.stale_after)]
-    return _PageRender(snapshot, refresh, min(expiries, default=math.inf), families)
+    return f"# HELP {head.name} {text}\n# TYPE {head.name} {head.type}\n".encode()
 
 
 class StaticRenderer:
-    """Assembles every Page's rendered families, and those of the other cached sources."""
+    """Assembles every Page's rendered families, and those of the other cached sources.
+
+    Each family's lines across all Pages are kept once, as one bytes object (what a scrape
+    sends). A build renders only the Pages whose snapshot changed (or whose values went
+    stale) and splices their lines in; the runs of Pages in between are copied over whole.
+    """
 
     def __init__(
         self,
@@ -129,8 +138,9 @@ class StaticRenderer:
         self.refresh = refresh
         self.clock = clock
         self.sources = tuple(sources)
-        self._pages: dict[str, _PageRender] = {}
-        self._sources: dict[int, tuple[int, tuple[_Family, ...]]] = {}
+        self._layout = _Layout((), (), {})
+        self._sources: dict[int, tuple[int, tuple[tuple[FamilyHead, bytes], ...]]] = {}
+        self.rendered_pages = 0  # Pages rendered by the last build
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         self.store.changes.subscribe(listener)
@@ -142,52 +152,135 @@ class StaticRenderer:
 
     def build(self, *, text_gzip: bool, openmetrics_gzip: bool) -> StaticBodies:
         versions = self.versions()
-        now = self.clock()
-        refresh = self.refresh()
-        renders: dict[str, _PageRender] = {}
-        for page_id, snapshot in self.store.snapshots().items():
-            cached = self._pages.get(page_id)
-            if (cached is None or cached.snapshot is not snapshot or cached.refresh != refresh
-                    or now >= cached.valid_until):
-                cached = render_page(snapshot, refresh, now)
-            renders[page_id] = cached
-        self._pages = renders
-        families = [family for render in renders.values() for family in render.families]
-        for index, source in enumerate(self.sources):
-            version = source.changes.version
-            cached_source = self._sources.get(index)
-            if cached_source is None or cached_source[0] != version:
-                rendered = tuple(_family_of(f) for f in source.families())
-                cached_source = self._sources[index] = (version, rendered)
-            families += cached_source[1]
+        layout = self._next_layout(self.clock(), self.refresh())
+        self._layout = layout
+        families = [(body.head, body.lines) for body in layout.bodies.values()]
+        families += self._source_families()
         assembled = _assemble(families)
         return StaticBodies(
             assembled,
             _gzip(_gzip_pairs(assembled, openmetrics=False)) if text_gzip else None,
             _gzip(_gzip_pairs(assembled, openmetrics=True)) if openmetrics_gzip else None,
-            min((r.valid_until for r in renders.values()), default=math.inf),
+            min((state.valid_until for state in layout.states), default=math.inf),
             versions,
         )
 
+    def _next_layout(self, now: float, refresh: RefreshConfig) -> _Layout:
+        old = self._layout
+        snapshots = self.store.snapshots()
+        pages = tuple(snapshots)
+        same_pages = pages == old.pages
+        old_index = {} if same_pages else {page_id: at for at, page_id in enumerate(old.pages)}
+        generation = SCRUBBER.generation
+        states: list[_PageState] = []
+        fresh: dict[int, dict[str, bytes]] = {}
+        for position, snapshot in enumerate(snapshots.values()):
+            at = position if same_pages else old_index.get(pages[position])
+            state = old.states[at] if at is not None else None
+            if (state is None or state.snapshot is not snapshot or state.refresh != refresh
+                    or state.generation != generation or now >= state.valid_until):
+                text = render_page(snapshot, refresh, now)
+                state = _PageState(snapshot, refresh, generation, text.valid_until, text.heads)
+                fresh[position] = dict(zip((head.name for head in text.heads), text.lines, strict=True))
+            states.append(state)
+        self.rendered_pages = len(fresh)
+        if same_pages:
+            bodies = {head.name: _splice_in_place(head, old.bodies.get(head.name), len(pages), fresh)
+                      for head in _family_order(states)}
+        else:
+            kept = [old_index.get(page_id) for page_id in pages]
+            bodies = {head.name: _splice(head, old.bodies.get(head.name), kept, fresh)
+                      for head in _family_order(states)}
+        return _Layout(pages, tuple(states), bodies)
 
-def _family_of(metric: Metric) -> _Family:
-    return _Family(metric.name, scrub(metric.documentation), metric.type, render_sample_lines(metric))
+    def _source_families(self) -> list[tuple[FamilyHead, bytes]]:
+        families: list[tuple[FamilyHead, bytes]] = []
+        for index, source in enumerate(self.sources):
+            version = source.changes.version
+            cached = self._sources.get(index)
+            if cached is None or cached[0] != version:
+                rendered = tuple(
+                    (FamilyHead(f.name, scrub(f.documentation), f.type), render_sample_lines(f))
+                    for f in source.families()
+                )
+                cached = self._sources[index] = (version, rendered)
+            families += cached[1]
+        return families
 
 
-def _assemble(families: Iterable[_Family]) -> tuple[tuple[bytes, bytes, bytes], ...]:
-    """One entry per family name, in order of first appearance: headers and all its lines."""
-    order: dict[str, _Family] = {}
-    parts: dict[str, list[bytes]] = {}
-    for family in families:
-        if not family.lines:
+def _family_order(states: Sequence[_PageState]) -> list[FamilyHead]:
+    """Every family name in order of first appearance (prometheus_client's merge order)."""
+    order: dict[str, FamilyHead] = {}
+    seen: set[int] = set()
+    for state in states:
+        if id(state.heads) not in seen:
+            seen.add(id(state.heads))
+            for head in state.heads:
+                order.setdefault(head.name, head)
+    return list(order.values())
+
+
+def _zeros(count: int) -> array[int]:
+    return array("Q", bytes(8 * count))
+
+
+def _splice_in_place(head: FamilyHead, old: _Body | None, count: int, fresh: dict[int, dict[str, bytes]]) -> _Body:
+    """The family's new lines when the Pages are those of the last build, in its order:
+    the fresh Pages' lines, and the runs of Pages between them copied from the old body."""
+    old_lines = memoryview(old.lines if old is not None else b"")
+    lengths = array("Q", old.lengths) if old is not None else _zeros(count)
+    offsets = list(accumulate(lengths, initial=0))
+    parts: list[bytes | memoryview] = []
+    resume = 0  # the first Page not yet copied
+    for position in sorted(fresh):
+        if offsets[position] > offsets[resume]:
+            parts.append(old_lines[offsets[resume]:offsets[position]])
+        chunk = fresh[position].get(head.name, b"")
+        parts.append(chunk)
+        lengths[position] = len(chunk)
+        resume = position + 1
+    if offsets[count] > offsets[resume]:
+        parts.append(old_lines[offsets[resume]:])
+    return _Body(head, b"".join(parts), lengths)
+
+
+def _splice(
+    head: FamilyHead, old: _Body | None, kept: Sequence[int | None], fresh: dict[int, dict[str, bytes]]
+) -> _Body:
+    """The family's new lines when Pages came or went: each Page's fresh lines, or its old
+    ones (`kept[i]`: Page i's position in the old layout; a Page without fresh lines has one)."""
+    old_lines = memoryview(old.lines if old is not None else b"")
+    offsets = list(accumulate(old.lengths, initial=0)) if old is not None else None
+    lengths = _zeros(len(kept))
+    parts: list[bytes | memoryview] = []
+    for position, at in enumerate(kept):
+        lines = fresh.get(position)
+        if lines is not None:
+            chunk: bytes | memoryview = lines.get(head.name, b"")
+        elif at is not None and offsets is not None:
+            chunk = old_lines[offsets[at]:offsets[at + 1]]
+        else:
             continue
-        if family.name not in order:
-            order[family.name] = family
-            parts[family.name] = []
-        parts[family.name].append(family.lines)
+        parts.append(chunk)
+        lengths[position] = len(chunk)
+    return _Body(head, b"".join(parts), lengths)
+
+
+def _assemble(families: Iterable[tuple[FamilyHead, bytes]]) -> tuple[tuple[bytes, bytes, bytes], ...]:
+    """One entry per family name, in order of first appearance: headers and all its lines."""
+    order: dict[str, FamilyHead] = {}
+    parts: dict[str, list[bytes]] = {}
+    for head, lines in families:
+        if not lines:
+            continue
+        if head.name not in order:
+            order[head.name] = head
+            parts[head.name] = []
+        parts[head.name].append(lines)
     return tuple(
-        (_header(family, openmetrics=False), _header(family, openmetrics=True), b"".join(parts[name]))
-        for name, family in order.items()
+        (_header(head, openmetrics=False), _header(head, openmetrics=True),
+         parts[name][0] if len(parts[name]) == 1 else b"".join(parts[name]))
+        for name, head in order.items()
     )
 
 

@@ -51,6 +51,8 @@ class Scrubber:
         # All secrets as one pattern, compiled when first needed after a change: with
         # thousands of discovered Page tokens, one scan beats a search per token.
         self._pattern: re.Pattern[str] | None = None
+        # Grows with every secret registered: whoever keeps scrubbed text knows when to redo it.
+        self.generation = 0
 
     def register(self, secret: str) -> None:
         if len(secret) < _MIN_SECRET_LENGTH:
@@ -59,6 +61,7 @@ class Scrubber:
             if secret not in self._secrets:
                 self._secrets.add(secret)
                 self._pattern = None
+                self.generation += 1
 
     def scrub(self, text: str) -> str:
         pattern = self._pattern

@@ -5,9 +5,12 @@ from __future__ import annotations
 import gzip
 from types import MappingProxyType
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as _openmetrics_latest
 
+from exporter.catalog import BREAKDOWN_LABELS
 from exporter.collector import InsightsCollector
 from exporter.config import MetricSpec, PageConfig, RefreshConfig, TokenSource
 from exporter.exposition import ExpositionCache, StaticRenderer
@@ -105,8 +108,64 @@ def test_stale_values_leave_without_any_change() -> None:
 def test_unchanged_pages_are_not_rendered_again() -> None:
     store, cache, _, _ = setup()
     body(cache, openmetrics=False, compress=False)
-    renders_before = dict(cache.renderer._pages)
+    assert cache.renderer.rendered_pages == 2
     store.put(snapshot("2", 5.0))
     cache.renderer.build(text_gzip=False, openmetrics_gzip=False)
-    assert cache.renderer._pages["1"] is renders_before["1"]
-    assert cache.renderer._pages["2"] is not renders_before["2"]
+    assert cache.renderer.rendered_pages == 1
+
+
+VALUES = st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from(
+    [0.0, -0.0, 1e6, 999999.9, 1234567.0, -1234567.0, 1e16, 1e-05, 1764580000.123, 0.1])
+LABEL_TEXT = st.text(max_size=8) | st.sampled_from(["messenger", 'a"b', "back\\slash", "new\nline", "{0}", "Ünï"])
+SPECS = (
+    MetricSpec("page_messages_sent", breakdowns=("messaging_channel",)),
+    MetricSpec("recurring_notifications_tokens", period="total_over_range",
+               breakdowns=("recurring_notifications_topic", "recurring_notifications_frequency")),
+    MetricSpec("page_messages_order_count", baseline_days=3),
+    MetricSpec("page_fans_city", help="Fans by {city}", baseline_days=0),
+)
+
+
+@st.composite
+def metric_data(draw: st.DrawFn, spec: MetricSpec) -> MetricData | None:
+    if draw(st.booleans()):
+        return None  # the API answered without data
+    labels = tuple(BREAKDOWN_LABELS[b] for b in spec.breakdowns)
+    if spec.name == "page_fans_city":
+        labels = ("key",)
+    rows = draw(st.lists(st.tuples(*[LABEL_TEXT for _ in labels]), min_size=1, max_size=4, unique=True))
+    series = tuple((row, draw(VALUES)) for row in rows)
+    baseline = tuple((row, draw(VALUES)) for row in rows) if spec.baseline and draw(st.booleans()) else ()
+    return MetricData(spec.name, draw(st.floats(1e9, 4e9)), labels, series, baseline, 3 if baseline else 0)
+
+
+@st.composite
+def page_snapshot(draw: st.DrawFn, page_id: str) -> PageSnapshot:
+    specs = tuple(draw(st.lists(st.sampled_from(SPECS), unique=True, max_size=4)))
+    page = PageConfig(page_id, draw(st.none() | LABEL_TEXT), TokenSource(env="T"), specs)
+    if not draw(st.booleans()):
+        return PageSnapshot(page)  # not refreshed yet
+    results = tuple(MetricResult(spec, NOW - draw(st.sampled_from([10, 5000])), draw(metric_data(spec)))
+                    for spec in specs)
+    rejected = {spec.name: NOW for spec in specs if draw(st.booleans())}
+    return PageSnapshot(page, results, attempted=True, up=draw(st.booleans()),
+                        last_success=draw(st.none() | st.floats(1e9, 4e9)),
+                        refresh_duration=draw(st.none() | st.floats(0, 100)),
+                        rejected=MappingProxyType(rejected))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(st.sampled_from(["1", "2", "3"]), max_size=3), min_size=1, max_size=3), st.data())
+def test_any_snapshots_render_as_prometheus_client_does(rounds: list[list[str]], data: st.DataObject) -> None:
+    """Each round swaps in new snapshots for some Pages; every build equals a full render."""
+    clock = Clock()
+    store = SnapshotStore()
+    cache = ExpositionCache(StaticRenderer(store, lambda: REFRESH, clock), CollectorRegistry(), clock)
+    reference = CollectorRegistry()
+    reference.register(InsightsCollector(store, lambda: REFRESH, clock))
+    for page_ids in rounds:
+        store.put_many(data.draw(page_snapshot(page_id)) for page_id in page_ids)
+        if data.draw(st.booleans()):
+            store.keep_only(tuple(s.page for s in store.snapshots().values() if s.page.id != "2"))
+        assert body(cache, openmetrics=False, compress=False) == generate_latest(reference)
+        assert body(cache, openmetrics=True, compress=False) == openmetrics_latest(reference)
