@@ -8,9 +8,11 @@ the one with the latest `end_time`; breakdown rows become labels.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import math
-from collections.abc import Iterable, Mapping
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,24 +28,75 @@ class ResponseError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class MetricData:
-    """One metric's latest values: label names, and a value per label-value tuple.
+    """One metric's latest values, compactly: a Page can have hundreds of series.
 
-    `baseline` holds, for the same label values, the mean daily value over the days
-    before the latest one (`baseline_days` of them); empty when none was asked for.
+    `labels` holds the label values of each series (equal tuples of them are shared across
+    Pages); `values` their values, as doubles, followed, when a baseline was asked for and
+    the answer had earlier days, by each series' mean daily value over the `baseline_days`
+    days before the latest.
     """
 
     name: str
     end_time: float
     label_names: tuple[str, ...]
-    series: tuple[tuple[LabelValues, float], ...]
-    baseline: tuple[tuple[LabelValues, float], ...] = ()
+    labels: tuple[LabelValues, ...]
+    values: array[float]
     baseline_days: int = 0
+
+    @classmethod
+    def of(
+        cls,
+        name: str,
+        end_time: float,
+        label_names: tuple[str, ...],
+        series: Sequence[tuple[LabelValues, float]],
+        *,
+        baseline: Sequence[tuple[LabelValues, float]] = (),
+        baseline_days: int = 0,
+    ) -> MetricData:
+        """From (label values, value) pairs; the baseline's, if any, in the same order."""
+        labels = tuple(labels for labels, _ in series)
+        if baseline and tuple(labels for labels, _ in baseline) != labels:
+            raise ValueError("a baseline has the series' labels, in their order")
+        if bool(baseline) != bool(baseline_days):
+            raise ValueError("a baseline has days, and days have a baseline")
+        values = array("d", [value for _, value in series] + [value for _, value in baseline])
+        return cls(name, end_time, label_names, shared_labels(labels), values, baseline_days)
+
+    @property
+    def series(self) -> tuple[tuple[LabelValues, float], ...]:
+        return tuple(zip(self.labels, self.values, strict=False))
+
+    @property
+    def has_baseline(self) -> bool:
+        return len(self.values) > len(self.labels)
+
+    @property
+    def baseline(self) -> tuple[tuple[LabelValues, float], ...]:
+        """Each series' baseline; empty when there is none."""
+        return tuple(zip(self.labels, self.values[len(self.labels):], strict=False))
+
+
+_SHARED: dict[tuple[LabelValues, ...], tuple[LabelValues, ...]] = {}
+_SHARED_LIMIT = 10_000
+_TIMES: dict[str, float] = {}  # end_time text -> unix seconds
+_TIMES_LIMIT = 4096
+
+
+def shared_labels(labels: tuple[LabelValues, ...]) -> tuple[LabelValues, ...]:
+    """One tuple for all equal ones: most Pages have the same breakdown rows."""
+    found = _SHARED.get(labels)
+    if found is None:
+        if len(_SHARED) >= _SHARED_LIMIT:
+            _SHARED.clear()
+        found = _SHARED[labels] = labels
+    return found
 
 
 def decode_json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # ValueError: also numbers of over 4,300 digits
         raise ResponseError(f"answer is not JSON ({_short(exc)})") from None
 
 
@@ -66,7 +119,7 @@ def parse_insights(
     if not isinstance(data, list):
         raise ResponseError(f'"data" is {_kind(data)}, not a list')
     wanted = set(metrics)
-    rows: dict[str, list[Mapping[str, Any]]] = {}
+    rows: dict[str, list[list[dict[str, Any]]]] = {}  # name -> its entries' values
     for index, entry in enumerate(data):
         if not isinstance(entry, dict):
             raise ResponseError(f"data[{index}] is {_kind(entry)}, not an object")
@@ -77,12 +130,11 @@ def parse_insights(
         if not isinstance(values, list):
             raise ResponseError(f"data[{index}] ({name}): values is {_kind(values)}, not a list")
         entry_period = entry.get("period", period)
-        if name not in wanted or entry_period != period:
-            continue
-        for row_index, row in enumerate(values):
-            if not isinstance(row, dict):
-                raise ResponseError(f"data[{index}] ({name}): values[{row_index}] is {_kind(row)}")
-            rows.setdefault(name, []).append(row)
+        if name in wanted and entry_period == period:
+            for row_index, row in enumerate(values):
+                if type(row) is not dict:
+                    raise ResponseError(f"data[{index}] ({name}): values[{row_index}] is {_kind(row)}")
+            rows.setdefault(name, []).append(values)
     result: dict[str, MetricData] = {}
     for name, metric_rows in rows.items():
         latest = _latest(name, metric_rows, breakdowns, (baselines or {}).get(name, 0))
@@ -92,17 +144,29 @@ def parse_insights(
 
 
 def _latest(
-    name: str, rows: list[Mapping[str, Any]], breakdowns: tuple[str, ...], baseline_days: int
+    name: str, rows: list[list[dict[str, Any]]], breakdowns: tuple[str, ...], baseline_days: int
 ) -> MetricData | None:
+    """The metric's values at the latest end_time, and their baseline; the rows of every
+    entry of the metric in the answer together. Fast path first: a refresh parses millions."""
     non_negative = CATALOG[name].non_negative if name in CATALOG else False
     by_time: dict[float, dict[LabelValues, float]] = {}
     has_object = False
-    for row in rows:
-        when = parse_end_time(row.get("end_time"), name)
-        labels = tuple(_dimension(row, dimension, name) for dimension in breakdowns)
-        values = by_time.setdefault(when, {})
+    for row in itertools.chain.from_iterable(rows):
+        raw_time = row.get("end_time")
+        when = _TIMES.get(raw_time) if type(raw_time) is str else None
+        if when is None:
+            when = _end_time(raw_time, name)
+        labels = tuple([
+            value if type(value := row.get(dimension, "")) is str else _dimension(row, dimension, name)
+            for dimension in breakdowns
+        ]) if breakdowns else ()
+        values = by_time.get(when)
+        if values is None:
+            values = by_time[when] = {}
         raw = row.get("value")
-        if isinstance(raw, dict):
+        if type(raw) is int and 0 <= raw < 2**53:  # the common case, checked inline
+            values[labels] = float(raw)
+        elif isinstance(raw, dict):
             has_object = True
             for key, item in raw.items():
                 values[(*labels, str(key))] = parse_value(item, name, non_negative)
@@ -122,16 +186,29 @@ def _latest(
     latest = by_time[end_time]
     if not latest:
         return None  # only empty objects: the API's way of saying "no data"
+    series = array("d", latest.values())
     earlier = sorted((when for when in by_time if when < end_time), reverse=True)[:baseline_days]
-    baseline = tuple(
-        (labels, sum(by_time[when].get(labels, 0.0) for when in earlier) / len(earlier))
-        for labels in latest
-    ) if earlier else ()
-    return MetricData(name, end_time, label_names, tuple(latest.items()), baseline, len(earlier))
+    if earlier:
+        totals = dict.fromkeys(latest, 0.0)
+        for when in earlier:
+            for labels, value in by_time[when].items():
+                if labels in totals:
+                    totals[labels] += value
+        series.extend([total / len(earlier) for total in totals.values()])
+    return MetricData(name, end_time, label_names, shared_labels(tuple(latest)), series, len(earlier))
+
+
+def _end_time(raw: Any, metric: str) -> float:
+    seconds = parse_end_time(raw, metric)
+    if type(raw) is str and len(_TIMES) < _TIMES_LIMIT:
+        _TIMES[raw] = seconds
+    return seconds
 
 
 def _dimension(row: Mapping[str, Any], dimension: str, metric: str) -> str:
     value = row.get(dimension, "")
+    if type(value) is str:
+        return value
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ResponseError(f"{metric}: breakdown {dimension} is {_kind(value)}, not a string")
     return str(value)
@@ -142,7 +219,10 @@ def parse_value(raw: Any, metric: str, non_negative: bool) -> float:
     if isinstance(raw, bool) or raw is None:
         raise ResponseError(f"{metric}: value is {_kind(raw)}, not a number")
     if isinstance(raw, int | float):
-        value = float(raw)
+        try:
+            value = float(raw)
+        except OverflowError:  # an integer too large for a double
+            raise ResponseError(f"{metric}: value {_clip(str(raw))} is not a finite number") from None
     elif isinstance(raw, str):
         try:
             value = float(raw.strip())
@@ -162,7 +242,7 @@ def parse_end_time(raw: Any, metric: str) -> float:
     if isinstance(raw, bool) or raw is None:
         raise ResponseError(f"{metric}: end_time is {_kind(raw)}")
     if isinstance(raw, int | float):
-        seconds = float(raw)
+        seconds = float(raw) if -4.0e9 < raw < 4.0e9 else math.inf
     elif isinstance(raw, str):
         seconds = _parse_time_text(raw.strip(), metric)
     else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -118,12 +118,16 @@ def _series_lines(
     out: list[str],
     template: str,
     page_id: str,
-    series: Sequence[tuple[tuple[str, ...], float]],
+    labels: Sequence[tuple[str, ...]],
+    values: Iterable[float],
 ) -> None:
-    """One line per (label values, value) of the series."""
+    """One line per series: its label values (zipped with `values`), the Page id, its value."""
+    if labels and not labels[0]:  # no breakdown: a single series without labels of its own
+        out.extend([template.format(page_id, go_float(value)) for _, value in zip(labels, values, strict=False)])
+        return
     label = MEMO.label
-    out.extend([template.format(*[label(v) for v in values], page_id, go_float(value))
-                for values, value in series])
+    out.extend([template.format(*[label(v) for v in row], page_id, go_float(value))
+                for row, value in zip(labels, values, strict=False)])
 
 
 def _braces(text: str) -> str:
@@ -147,13 +151,14 @@ def render_page(snapshot: PageSnapshot, refresh: RefreshConfig, now: float) -> P
         period = MEMO.label(spec.period)
         if name not in families:
             families[name] = (MEMO.head(name, help_text(meaning, spec.name, interval)), [])
-        _series_lines(families[name][1], _template(name, period, data.label_names), page_id, data.series)
-        if data.baseline:
+        _series_lines(families[name][1], _template(name, period, data.label_names), page_id,
+                      data.labels, data.values)
+        if data.has_baseline:
             baseline = name + BASELINE_SUFFIX
             if baseline not in families:
                 families[baseline] = (MEMO.head(baseline, baseline_help(meaning, spec, interval)), [])
             _series_lines(families[baseline][1], _template(baseline, period, data.label_names), page_id,
-                          data.baseline)
+                          data.labels, data.values[len(data.labels):])
         key = (spec.name, spec.period)
         end_times[key] = max(data.end_time, end_times.get(key, 0.0))
     _status_lines(families, snapshot, page_id, end_times)

@@ -30,9 +30,10 @@ CUSTOM = MetricSpec("page_fans_city", help='Fans by city, "quoted" \\ and\nnewli
 
 def snapshot(page_id: str, value: float, fetched_at: float = NOW - 10, name: str | None = None) -> PageSnapshot:
     page = PageConfig(page_id, name, TokenSource(env="T"), (SENT, CUSTOM))
-    sent = MetricData("page_messages_sent", NOW - 3600, ("channel",),
-                      ((("messenger",), value), (("instagram",), value / 2)), ((("messenger",), 1.5),), 7)
-    cities = MetricData("page_fans_city", NOW - 3600, ("key",), ((('Denver, "CO"\\',), 19.0),))
+    sent = MetricData.of("page_messages_sent", NOW - 3600, ("channel",),
+                         ((("messenger",), value), (("instagram",), value / 2)),
+                         baseline=((("messenger",), 1.5), (("instagram",), 0.25)), baseline_days=7)
+    cities = MetricData.of("page_fans_city", NOW - 3600, ("key",), ((('Denver, "CO"\\',), 19.0),))
     return PageSnapshot(page, (MetricResult(SENT, fetched_at, sent), MetricResult(CUSTOM, fetched_at, cities)),
                         attempted=True, up=True, last_success=NOW - 5, refresh_duration=0.5,
                         rejected=MappingProxyType({}))
@@ -136,7 +137,8 @@ def metric_data(draw: st.DrawFn, spec: MetricSpec) -> MetricData | None:
     rows = draw(st.lists(st.tuples(*[LABEL_TEXT for _ in labels]), min_size=1, max_size=4, unique=True))
     series = tuple((row, draw(VALUES)) for row in rows)
     baseline = tuple((row, draw(VALUES)) for row in rows) if spec.baseline and draw(st.booleans()) else ()
-    return MetricData(spec.name, draw(st.floats(1e9, 4e9)), labels, series, baseline, 3 if baseline else 0)
+    return MetricData.of(spec.name, draw(st.floats(1e9, 4e9)), labels, series,
+                          baseline=baseline, baseline_days=3 if baseline else 0)
 
 
 @st.composite

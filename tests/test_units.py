@@ -28,10 +28,10 @@ def test_exposition_is_exactly_this() -> None:
     store.put(PageSnapshot(
         page=page,
         results=(
-            MetricResult(sent, NOW - 10, MetricData(
+            MetricResult(sent, NOW - 10, MetricData.of(
                 "page_messages_sent", NOW - 3600, ("channel",),
                 ((("messenger",), 7.0), (("instagram",), 3.0)),
-                ((("messenger",), 5.5), (("instagram",), 2.0)), 2)),
+                baseline=((("messenger",), 5.5), (("instagram",), 2.0)), baseline_days=2)),
             MetricResult(blocked, NOW - 10, None),
         ),
         attempted=True, up=False, last_success=NOW - 100, refresh_duration=0.25,
@@ -84,7 +84,7 @@ def test_stale_results_are_not_served() -> None:
     spec = MetricSpec("page_messages_sent")
     page = PageConfig("1", None, TokenSource(env="T"), (spec,))
     store = SnapshotStore()
-    data = MetricData("page_messages_sent", NOW, (), (((), 1.0),))
+    data = MetricData.of("page_messages_sent", NOW, (), (((), 1.0),))
     store.put(PageSnapshot(page, (MetricResult(spec, NOW - 2701, data),), attempted=True))
     registry = CollectorRegistry()
     registry.register(InsightsCollector(store, lambda: RefreshConfig(900, 2700), clock=lambda: NOW))
