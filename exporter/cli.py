@@ -20,6 +20,7 @@ from exporter.http_server import Endpoint, HttpServer, ListenAddressError, parse
 from exporter.logs import FORMATS, LEVELS, setup_logging
 from exporter.redact import scrub
 from exporter.reloader import Reloader, load_settings
+from exporter.status_board import StatusBoard
 from exporter.web_config import BasicAuth, WebConfig, load_web_config
 
 log = logging.getLogger("exporter")
@@ -146,7 +147,7 @@ def run(options: Options) -> int:
         body = b"".join(exporter.metrics_body(openmetrics=False, compress=False))
         sys.stdout.write(body.decode("utf-8"))
         return 0 if ok else 1
-    return serve(exporter, options.listen_address, web, load)
+    return serve(exporter, options.listen_address, web, load, demo=options.demo)
 
 
 def _print_problems(path: str, exc: ConfigError) -> None:
@@ -157,14 +158,17 @@ def _print_problems(path: str, exc: ConfigError) -> None:
     print(f"{path}: {len(exc.problems)} problem(s) found; nothing was started", file=sys.stderr)
 
 
-def serve(exporter: Exporter, listen_address: str, web: WebConfig, load: Callable[[], Settings]) -> int:
+def serve(
+    exporter: Exporter, listen_address: str, web: WebConfig, load: Callable[[], Settings], *, demo: bool = False
+) -> int:
     from exporter.scheduler import RefreshScheduler  # noqa: PLC0415 - APScheduler only where used
 
     scheduler = RefreshScheduler(exporter)
     reloader = Reloader(exporter, load, scheduler.reconcile)
     auth = BasicAuth(web.users) if web.users else None
     try:
-        server = HttpServer(listen_address, Endpoint(exporter, reloader.reload, web, auth))
+        status = StatusBoard(exporter, due=scheduler.due, reloads=reloader, demo=demo)
+        server = HttpServer(listen_address, Endpoint(exporter, reloader.reload, status, web, auth))
     except OSError as exc:
         _fail(f"cannot listen on {listen_address}: {exc.strerror or exc}")
         return 1

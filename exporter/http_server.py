@@ -1,16 +1,14 @@
-"""The HTTP endpoint: /metrics, a landing page, health and readiness."""
+"""The HTTP endpoint: /metrics, the status page, health, readiness and reload."""
 
 from __future__ import annotations
 
 import base64
-import html
 import logging
 import socket
 import ssl
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
@@ -18,13 +16,15 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from exporter import __version__
+from exporter.page_status import StatusInputs
 from exporter.redact import scrub
 from exporter.snapshots import PageSnapshot
+from exporter.status_page import QueryError, parse_query, render, status_json
 from exporter.web_config import BasicAuth, WebConfig
 
 log = logging.getLogger(__name__)
 
-ROUTES = ("/", "/metrics", "/-/healthy", "/-/ready", "/-/reload")
+ROUTES = ("/", "/status.json", "/metrics", "/-/healthy", "/-/ready", "/-/reload")
 REQUEST_TIMEOUT_SECONDS = 30
 TLS_HANDSHAKE_TIMEOUT_SECONDS = 10
 
@@ -60,12 +60,21 @@ def parse_listen_address(text: str) -> tuple[str, int]:
 Reload = Callable[[], str | None]  # None when the reload worked, else why it did not
 
 
+class StatusSource(Protocol):
+    """The exporter's state for the status page, read once per request."""
+
+    def read(self) -> StatusInputs: ...
+
+    def generation(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """What the server serves and how it guards it."""
 
     view: ExporterView
     reload: Reload
+    status: StatusSource
     web: WebConfig = field(default_factory=WebConfig)
     auth: BasicAuth | None = None
 
@@ -210,7 +219,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/metrics":
             self._metrics()
         elif path == "/":
-            self._send(200, landing_page(self.server.view).encode(), "text/html; charset=utf-8")
+            self._status_page()
+        elif path == "/status.json":
+            status = self.server.endpoint.status
+            self._send(200, status_json(__version__, status.generation()), "application/json",
+                       extra={"Cache-Control": "no-store"})
         elif path == "/-/healthy":
             self._send(200, b"Healthy.\n")
         elif path == "/-/ready":
@@ -220,6 +233,20 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(503, b"Not ready: not every Page has finished its first refresh.\n")
         else:
             self._send(404, b"404 page not found\n")
+
+    def _status_page(self) -> None:
+        try:
+            query = parse_query(self.path.partition("?")[2])
+        except QueryError as exc:
+            self._send(400, f"400 bad query: {scrub(str(exc))}\n".encode())
+            return
+        try:
+            page = render(self.server.endpoint.status.read(), query)
+        except Exception:
+            log.exception("rendering the status page failed")
+            self._send(500, b"rendering the status page failed; see the exporter's log\n")
+            return
+        self._send(200, page.encode(), "text/html; charset=utf-8", extra={"Cache-Control": "no-store"})
 
     def _metrics(self) -> None:
         _, content_type = choose_encoder(self.headers.get("Accept", ""))
@@ -261,55 +288,3 @@ def _accepts_gzip(header: str) -> bool:
         if coding.strip().lower() == "gzip":
             return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
     return False
-
-
-def landing_page(view: ExporterView) -> str:
-    rows = []
-    for page_id, snapshot in sorted(view.snapshots().items()):
-        status = ("up" if snapshot.up else "down") if snapshot.attempted else "pending"
-        error = ""
-        if snapshot.last_error is not None:
-            error = f"{snapshot.last_error.code}: {snapshot.last_error.message} ({_time(snapshot.last_error.at)})"
-        rows.append(
-            "<tr>"
-            f"<td>{_esc(page_id)}</td><td>{_esc(snapshot.page.display_name)}</td>"
-            f'<td class="{status}">{status}</td>'
-            f"<td>{_time(snapshot.last_success)}</td><td>{_esc(error)}</td>"
-            "</tr>"
-        )
-    page = f"""<!DOCTYPE html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Messenger Insights Exporter</title>
-<style>
-body {{ font-family: sans-serif; margin: 2em; }}
-table {{ border-collapse: collapse; }}
-td, th {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }}
-.up {{ color: #1a7f37; }} .down {{ color: #cf222e; }} .pending {{ color: #9a6700; }}
-</style></head>
-<body>
-<h1>Messenger Insights Exporter</h1>
-<p>Version {_esc(__version__)}. Prometheus exporter for Meta's Messenger Insights API.</p>
-<ul>
-<li><a href="/metrics">Metrics</a></li>
-<li><a href="/-/healthy">Health</a></li>
-<li><a href="/-/ready">Readiness</a></li>
-</ul>
-<h2>Pages</h2>
-<table>
-<tr><th>Page id</th><th>Name</th><th>Status</th><th>Last success (UTC)</th><th>Last error</th></tr>
-{chr(10).join(rows)}
-</table>
-</body>
-</html>
-"""
-    return scrub(page)
-
-
-def _esc(text: str) -> str:
-    return html.escape(scrub(text))
-
-
-def _time(timestamp: float | None) -> str:
-    if not timestamp:
-        return "never"
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")

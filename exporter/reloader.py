@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from exporter.app import Exporter, Settings
 from exporter.config import Config, ConfigError, load_file
 from exporter.credentials import resolve_app_secret, resolve_tokens, resolve_user_token
+from exporter.page_status import ReloadRecord
 from exporter.sharding import ShardError, resolve_shard
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,8 @@ class Reloader:
         self.load = load
         self.on_change = on_change
         self._lock = threading.Lock()
+        # The running config was loaded just before the reloader was made.
+        self.record = ReloadRecord(loaded_at=time.time())
 
     def reload(self) -> str | None:
         """Load and apply the config; None when it worked, else the reason it did not."""
@@ -60,6 +64,7 @@ class Reloader:
                 settings = self.load()
             except ConfigError as exc:
                 self.exporter.reload_failed()
+                self.record = ReloadRecord(self.record.loaded_at, time.time(), "\n".join(exc.problems))
                 log.error(  # noqa: TRY400 - the problems say it all; no traceback
                     "config reload failed; keeping the running config",
                           extra={"problems": "; ".join(exc.problems)})
@@ -67,6 +72,7 @@ class Reloader:
             for warning in settings.config.warnings:
                 log.warning("config warning", extra={"warning": warning})
             self.exporter.reload(settings)
+            self.record = ReloadRecord(loaded_at=time.time())
             self.on_change()
             log.info("config reloaded", extra={"pages": len(settings.config.pages)})
             return None

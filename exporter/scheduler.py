@@ -75,6 +75,11 @@ class DueTimes:
                 self._due = {k: v for k, v in self._due.items() if k in wanted}
         return due
 
+    def due_times(self) -> dict[str, float]:
+        """When each Page seen so far is next due (a copy; Pages not in it are due now)."""
+        with self._lock:
+            return dict(self._due)
+
     def set_interval(self, interval: float) -> None:
         with self._lock:
             if interval != self.interval:

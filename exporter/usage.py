@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,17 @@ USAGE_HEADERS = {
     "x-page-usage": "page",
 }
 _MAX_HEADER_CHARS = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class UsagePeak:
+    """The highest usage figure any answer carried since the exporter started."""
+
+    ratio: float
+    source: str
+    scope_id: str
+    kind: str
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +118,12 @@ class UsageBoard:
     are rendered with the cached part of /metrics, not on every scrape.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.changes = Changes()
+        self.clock = clock
         self._lock = threading.Lock()
         self._ratios: dict[tuple[str, str, str], float] = {}
+        self._peak: UsagePeak | None = None
 
     def record(self, reports: list[UsageReport]) -> None:
         changed = False
@@ -120,8 +134,15 @@ class UsageBoard:
                     if self._ratios.get(key) != percent / 100:
                         self._ratios[key] = percent / 100
                         changed = True
+                    if self._peak is None or percent / 100 > self._peak.ratio:
+                        self._peak = UsagePeak(percent / 100, report.source, report.scope_id, kind,
+                                               self.clock())
         if changed:
             self.changes.changed()
+
+    def peak(self) -> UsagePeak | None:
+        """The high-water mark: the highest figure seen, where and when."""
+        return self._peak
 
     def families(self) -> list[Metric]:
         family = Metric(

@@ -67,7 +67,7 @@ def test_routes_methods_and_encodings(simulator: Simulator, start_exporter: Call
     landing = requests.get(url + "/", timeout=5)
     assert landing.headers["Content-Type"] == "text/html; charset=utf-8"
     assert "Acme &lt;Store&gt; &amp; Co" in landing.text and "<Store>" not in landing.text
-    assert 'href="/metrics"' in landing.text
+    assert 'href="metrics"' in landing.text
     assert TOKEN not in landing.text
 
 
