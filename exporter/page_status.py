@@ -17,6 +17,7 @@ from typing import Protocol
 from exporter.config import Config, PageConfig
 from exporter.snapshots import ErrorInfo, PageSnapshot
 from exporter.token_check import TokenStatus
+from exporter.token_validity import Evidence, token_valid
 from exporter.usage import UsagePeak
 
 UP = "up"
@@ -54,6 +55,7 @@ class StatusInputs:
     held: Mapping[str, float]  # Page id -> held until (Pages on hold only)
     app_held_until: float  # 0: the app is not held
     tokens: Mapping[str, TokenStatus] | None  # None: no app id and secret, no token checks
+    token_answers: Mapping[str, Evidence]  # what each Page's last insights answer said of its token
     due: Mapping[str, float]  # Page id -> next refresh (Pages never refreshed: due now)
     config: Config
     shard_index: int
@@ -137,23 +139,31 @@ def page_row(inputs: StatusInputs, snapshot: PageSnapshot, state: str) -> PageRo
         last_success=snapshot.last_success,
         refresh_duration=snapshot.refresh_duration,
         next_due=inputs.due.get(page.id, inputs.now),
-        token=token_view(inputs, page, error if current else None),
+        token=token_view(inputs, page),
         error=error if current else None,
         recovered_error=None if current else error,
     )
 
 
-def token_view(inputs: StatusInputs, page: PageConfig, error: ErrorInfo | None) -> TokenView:
+def token_view(inputs: StatusInputs, page: PageConfig) -> TokenView:
+    """Valid or not as messenger_insights_token_valid says (the newer of the last answer and
+    the last /debug_token check); expiry and permissions from the check."""
     source = f"token from {token_source(page)}"
-    if error is not None and error.code == "190":
-        return TokenView("invalid", "invalid", f"the Graph API refused it (error 190); {source}")
-    if inputs.tokens is None:
-        return TokenView("unchecked", "not checked",
-                         f"set graph_api.app_id and app_secret to check tokens; {source}")
-    status = inputs.tokens.get(page.id)
-    if status is None:
-        return TokenView("unchecked", "not checked yet", source)
-    return _checked_token_view(status, inputs.now, source)
+    status = inputs.tokens.get(page.id) if inputs.tokens is not None else None
+    answer = inputs.token_answers.get(page.id)
+    check = Evidence(status.valid, status.checked_at) if status is not None else None
+    verdict = token_valid(answer, check)
+    if verdict is False:
+        refused = answer is not None and not answer.valid and (check is None or answer.at > check.at)
+        why = "the Graph API refused it (error 190)" if refused else "/debug_token reports it invalid"
+        return TokenView("invalid", "invalid", f"{why}; {source}")
+    if status is not None:
+        return _checked_token_view(status, inputs.now, source)
+    unchecked = "not checked" if inputs.tokens is None else "not checked yet"
+    hint = "; set graph_api.app_id and app_secret to check expiry" if inputs.tokens is None else ""
+    if verdict:
+        return TokenView("valid", "valid", f"the last answer accepted it; expiry {unchecked}{hint}; {source}")
+    return TokenView("unchecked", unchecked, f"no answer yet{hint}; {source}")
 
 
 def _checked_token_view(status: TokenStatus, now: float, source: str) -> TokenView:

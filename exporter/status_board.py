@@ -55,6 +55,7 @@ class StatusBoard:
             held=exporter.governor.pages_on_hold(snapshots.keys()),
             app_held_until=exporter.governor.app_paused_until(),
             tokens=checker.statuses() if checker is not None else None,
+            token_answers=exporter.token_answers.answers(),
             due=self.due.due_times() if self.due is not None else {},
             config=settings.config,
             shard_index=settings.shard.index,

@@ -9,6 +9,7 @@ from exporter.page_status import ReloadRecord, StatusInputs
 from exporter.redact import register_secret
 from exporter.snapshots import ErrorInfo, PageSnapshot
 from exporter.token_check import TokenStatus
+from exporter.token_validity import Evidence
 from exporter.usage import UsagePeak
 
 NOW = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC
@@ -66,7 +67,8 @@ def every_state(*, demo: bool = True, app_held_until: float = 0.0) -> StatusInpu
         app_held_until=app_held_until,
         tokens={UP_ID: valid, FAILING_ID: valid, STALE_ID: valid, RECOVERED_ID: valid,
                 EXPIRING_ID: TokenStatus(True, NOW + 3 * 86400 + 60, 0.0, frozenset()),
-                REVOKED_ID: TokenStatus(False, 0.0, 0.0, frozenset())},
+                REVOKED_ID: TokenStatus(True, 0.0, 0.0, frozenset(), checked_at=NOW - 3600)},
+        token_answers={UP_ID: Evidence(True, NOW - 12), REVOKED_ID: Evidence(False, NOW - 50)},
         due={UP_ID: NOW + 400, FAILING_ID: NOW + 20},
         config=config,
         shard_index=1,

@@ -134,14 +134,20 @@ def test_token_column(page: Node, page_id: str, state: str, text: str) -> None:
 def test_token_details_name_the_source_never_the_value() -> None:
     inputs = fx.every_state()
     fjord = inputs.snapshots[fx.EXPIRING_ID].page
-    view = token_view(inputs, fjord, None)
+    view = token_view(inputs, fjord)
     assert view.detail == "expires 2026-09-24 14:14:20 UTC; token from environment variable FJORD_TOKEN"
-    refused = token_view(inputs, inputs.snapshots[fx.REVOKED_ID].page, ErrorInfo("190", "x", fx.NOW))
+    # A 190 newer than the last (valid) check: invalid, as messenger_insights_token_valid says.
+    refused = token_view(inputs, inputs.snapshots[fx.REVOKED_ID].page)
     assert refused.text == "invalid"
     assert refused.detail == "the Graph API refused it (error 190); token from environment variable GROVE_TOKEN"
-    unchecked = token_view(dataclasses.replace(inputs, tokens=None), fjord, None)
+    no_checks = dataclasses.replace(inputs, tokens=None)
+    unchecked = token_view(no_checks, fjord)
     assert (unchecked.state, unchecked.text) == ("unchecked", "not checked")
-    assert unchecked.detail.startswith("set graph_api.app_id and app_secret to check tokens")
+    assert unchecked.detail == ("no answer yet; set graph_api.app_id and app_secret to check expiry; "
+                                "token from environment variable FJORD_TOKEN")
+    answered = token_view(no_checks, inputs.snapshots[fx.UP_ID].page)
+    assert (answered.state, answered.text) == ("valid", "valid")
+    assert answered.detail.startswith("the last answer accepted it; expiry not checked; set graph_api")
 
 
 @pytest.mark.parametrize(("status", "text"), [
@@ -155,8 +161,8 @@ def test_token_details_name_the_source_never_the_value() -> None:
     (TokenStatus(True, 0.0, 0.0, frozenset({"read_insights"})), "lacks read_insights"),
 ])
 def test_token_states(status: TokenStatus, text: str) -> None:
-    inputs = dataclasses.replace(fx.every_state(), tokens={fx.UP_ID: status})
-    assert token_view(inputs, inputs.snapshots[fx.UP_ID].page, None).text == text
+    inputs = dataclasses.replace(fx.every_state(), tokens={fx.UP_ID: status}, token_answers={})
+    assert token_view(inputs, inputs.snapshots[fx.UP_ID].page).text == text
 
 
 def test_header_summary(page: Node) -> None:
