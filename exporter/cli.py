@@ -30,6 +30,7 @@ DEFAULT_LISTEN = ":10490"
 
 
 SHUTDOWN_GRACE_SECONDS = 10.0
+DEFAULT_CHECK_API_PAGES = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,8 @@ class Options:
     check_config: bool
     shard_count: int | None = None
     shard_index: int | None = None
+    check_api: bool = False
+    check_api_pages: int = DEFAULT_CHECK_API_PAGES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "(0 if every Page refreshed fully, else 1)")
     parser.add_argument("--check-config", action="store_true",
                         help="validate the config and its tokens, print a summary and exit")
+    parser.add_argument("--check-api", action="store_true",
+                        help="make a few real requests to the Graph API for each Page, print what "
+                             "works and what to fix, and exit (0 if all is well, else 1)")
+    parser.add_argument("--check-api.pages", dest="check_api_pages", type=_count_arg,
+                        default=DEFAULT_CHECK_API_PAGES, metavar="N",
+                        help=f"--check-api checks at most N Pages (default: {DEFAULT_CHECK_API_PAGES})")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     return parser
 
@@ -88,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         namespace.config_file, namespace.listen_address, namespace.web_config_file,
         namespace.log_level, namespace.log_format, namespace.demo, namespace.once,
         namespace.check_config, namespace.shard_count, namespace.shard_index,
+        namespace.check_api, namespace.check_api_pages,
     )
     setup_logging(options.log_level, options.log_format)
     try:
@@ -105,7 +115,7 @@ def run(options: Options) -> int:
         _fail("--demo and --check-config do not go together: the demo has no config file")
         return 1
     web = WebConfig()
-    if not options.once:
+    if not (options.once or options.check_api):
         try:
             parse_listen_address(options.listen_address)
             if options.web_config_file is not None:
@@ -140,6 +150,13 @@ def run(options: Options) -> int:
     if options.check_config:
         print(settings.config.summary(settings.shard.index, settings.shard.count))
         return 0
+    if options.check_api:
+        from exporter.check_api import ApiCheck  # noqa: PLC0415 - only this mode needs it
+        from exporter.check_api_table import render  # noqa: PLC0415
+
+        report = ApiCheck(settings, options.check_api_pages).run()
+        sys.stdout.write(render(report, settings.config.source))
+        return 0 if report.ok else 1
 
     exporter = Exporter(settings)
     if options.once:
