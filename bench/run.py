@@ -70,7 +70,12 @@ TARGET_REFRESH_SECONDS = 30.0
 TARGET_P99_GZIP_MS = 50.0
 TARGET_VS_NAIVE = 200.0
 TARGET_VS_NGINX = 3.0
-TARGET_BYTES_PER_SERIES = 400.0
+TARGET_BYTES_PER_SERIES = 300.0  # issue 12 (issue 5: 400)
+# Issue 12: the exporter's own CPU, from its start until /metrics shows every Page.
+TARGET_CPU_PER_1000_OPERATIONS = 0.15
+TARGET_REFRESH_CPU_SECONDS = 8.0
+TARGET_P99_VS_NGINX = 1.2  # /metrics p99, gzip, the most clients, at the largest size
+CAMPAIGN_METRICS = ("page_messages_sent", "page_messages_read_ratio", "page_messages_engagement")
 
 LoadTool = Literal["wrk", "python"]
 StaticTool = Literal["nginx", "python"]
@@ -119,6 +124,15 @@ def workload(*, crossed: bool = False) -> tuple[Entry, ...]:
     entries += [Entry(name, breakdowns=split) for split in splits for name in BREAKDOWN_METRICS]
     entries.append(Entry("recurring_notifications_tokens", "total_over_range", "28d", (TOPIC, FREQUENCY)))
     return tuple(entries)
+
+
+def campaign_workload(*, crossed: bool = False) -> tuple[Entry, ...]:
+    """The workload plus breakdowns by campaign: the three metrics that take campaign_id at
+    period day (each with its baseline) and page_messages_sent over 28 days, each by
+    campaign_id: with N campaign ids, 4 x N more series per Page (and 3 x N baselines)."""
+    extra = [Entry(name, breakdowns=("campaign_id",)) for name in CAMPAIGN_METRICS]
+    extra.append(Entry("page_messages_sent", "total_over_range", "28d", ("campaign_id",)))
+    return (*workload(crossed=crossed), *extra)
 
 
 def groups_of(entries: Sequence[Entry]) -> int:
@@ -352,12 +366,14 @@ class SimCounts:
 
 
 class SimulatorProcess:
-    def __init__(self, work: Path, latency: float) -> None:
+    def __init__(self, work: Path, latency: float, campaign_ids: int = 0) -> None:
         port = free_port()
         self.url = f"http://{HOST}:{port}"
+        campaigns = ["--campaign-ids", str(campaign_ids)] if campaign_ids else []
         self.service = Service(
             "simulator",
-            [sys.executable, "-m", "exporter.simulator", "--listen", f"{HOST}:{port}", "--latency", f"{latency:g}"],
+            [sys.executable, "-m", "exporter.simulator", "--listen", f"{HOST}:{port}", "--latency", f"{latency:g}",
+             *campaigns],
             work / "simulator.log",
         )
         wait_port(port, self.service, 30)
@@ -770,6 +786,10 @@ class SizeResult:
     # From /-/ready until /metrics had every Page up and a steady series count (at most
     # a poll interval late): how far the render cache lags behind the refresh.
     metrics_complete_seconds: float | None = None
+    # The exporter's CPU from its start until then: start-up, requests, parsing, snapshots
+    # and rendering every Page (plus the few /metrics polls that saw it complete).
+    exporter_cpu_complete_seconds: float | None = None
+    workload: str = "standard"
 
 
 def count_series(body: bytes) -> int:
@@ -867,18 +887,50 @@ def measure_target(target: str, url: str, service: Service | None, opts: Options
     return results, service
 
 
-def run_size(sim: SimulatorProcess, work: Path, pages: int, opts: Options, profiler: Profiler) -> SizeResult:
-    entries = workload(crossed=opts.crossed)
+def start_size(sim: SimulatorProcess, work: Path, pages: int, entries: Sequence[Entry], opts: Options, *,
+               name: str) -> tuple[SizeResult, ConfigInfo, int]:
     groups = groups_of(entries)
-    min_ops = pages * groups
-    size = SizeResult(pages, groups)
+    size = SizeResult(pages, groups, workload=name)
     size.machine_busy_before = wait_quiet(opts.wait_quiet)
     if size.machine_busy_before > 0.15:
         size.notes.append(f"{size.machine_busy_before:.0%} of the CPUs were busy with other work just before "
                           "this size: its numbers are skewed")
         log(f"warning: the machine is {size.machine_busy_before:.0%} busy with other work")
-    log(f"{pages} Pages: writing and checking the config")
-    info = prepare_config(work, sim.url, pages, entries, opts)
+    log(f"{pages} Pages ({name}): writing and checking the config")
+    return size, prepare_config(work, sim.url, pages, entries, opts), pages * groups
+
+
+def settle_and_measure(size: SizeResult, url: str, exporter: Service, opts: Options) -> bytes:
+    """/metrics once complete: its series, the exporter's CPU so far and its memory."""
+    settle_started = time.monotonic()
+    body = settled_exposition(url, size.pages, opts.settle_timeout)
+    size.metrics_complete_seconds = round(time.monotonic() - settle_started, 1)
+    size.exporter_cpu_complete_seconds = round(cpu_seconds(exporter.pid), 2)
+    size.series = count_series(body)
+    size.exposition_bytes = len(body)
+    size.memory = {f"{k}_after_refresh": v for k, v in memory_of(exporter.pid).items()}
+    return body
+
+
+def run_series_size(sim: SimulatorProcess, work: Path, pages: int, opts: Options, profiler: Profiler) -> SizeResult:
+    """The many-series workload (breakdowns by campaign): refresh, CPU and memory only."""
+    size, info, min_ops = start_size(sim, work, pages, campaign_workload(crossed=opts.crossed), opts,
+                                     name=f"campaigns x{opts.campaigns}")
+    size.config_batch_size, size.planned_requests = info.batch_size, info.planned_requests
+    size.notes += info.notes
+    exporter, url, size.refresh = run_daemon(sim, work, info.path, pages=pages, min_ops=min_ops,
+                                             opts=opts, profiler=profiler)
+    try:
+        settle_and_measure(size, url, exporter, opts)
+    finally:
+        exporter.stop()
+    log(f"{pages} Pages ({size.workload}): {size.series} series, exporter CPU "
+        f"{size.exporter_cpu_complete_seconds} s, RSS {size.memory.get('VmRSS_after_refresh', 0) / MB:.0f} MB")
+    return size
+
+
+def run_size(sim: SimulatorProcess, work: Path, pages: int, opts: Options, profiler: Profiler) -> SizeResult:
+    size, info, min_ops = start_size(sim, work, pages, workload(crossed=opts.crossed), opts, name="standard")
     size.config_batch_size, size.planned_requests = info.batch_size, info.planned_requests
     size.notes += info.notes
     if opts.distinct_tokens:
@@ -897,19 +949,15 @@ def run_size(sim: SimulatorProcess, work: Path, pages: int, opts: Options, profi
     try:
         www = work / "www"
         www.mkdir(exist_ok=True)
-        settle_started = time.monotonic()
-        body = settled_exposition(url, pages, opts.settle_timeout)
-        size.metrics_complete_seconds = round(time.monotonic() - settle_started, 1)
+        body = settle_and_measure(size, url, exporter, opts)
         gz = request(f"{url}/metrics", headers={"Accept-Encoding": "gzip"}, timeout=120)
         if gz.headers.get("content-encoding") != "gzip":
             raise BenchError("the exporter did not gzip /metrics although asked to")
         (www / "metrics").write_bytes(body)
         (www / "metrics.gz").write_bytes(gz.body)
-        size.series = count_series(body)
-        size.exposition_bytes, size.exposition_gzip_bytes = len(body), len(gz.body)
+        size.exposition_gzip_bytes = len(gz.body)
         if count_series(gzip.decompress(gz.body)) != size.series:
             size.notes.append("the gzip and plain expositions hold different numbers of series")
-        size.memory = {f"{k}_after_refresh": v for k, v in memory_of(exporter.pid).items()}
         log(f"{pages} Pages: {size.series} series, {len(body) / MB:.1f} MB ({len(gz.body) / MB:.2f} MB gzip), "
             f"RSS {size.memory.get('VmRSS_after_refresh', 0) / MB:.0f} MB")
 
@@ -1066,14 +1114,82 @@ def targets(sizes: Sequence[SizeResult], static_name: str) -> tuple[float | None
     if per_series is not None:
         add(f"RSS per series ({small.pages} -> {large.pages} Pages)", f"<= {TARGET_BYTES_PER_SERIES:g} B",
             f"{per_series:g} B", per_series <= TARGET_BYTES_PER_SERIES)
+    cpu = large.exporter_cpu_complete_seconds
+    if cpu is not None and large.refresh is not None and large.refresh.operations:
+        per_1000 = cpu / large.refresh.operations * 1000
+        add(f"exporter CPU per 1,000 operations ({large.pages} Pages)",
+            f"<= {TARGET_CPU_PER_1000_OPERATIONS:g} s", f"{per_1000:.3f} s", per_1000 <= TARGET_CPU_PER_1000_OPERATIONS)
+        add(f"exporter CPU, full refresh of {large.pages} Pages", f"<= {TARGET_REFRESH_CPU_SECONDS:g} s",
+            f"{cpu:.1f} s", cpu <= TARGET_REFRESH_CPU_SECONDS)
+    most = max((s.connections for s in large.scrapes), default=0)
+    exporter_p99 = next((s.p99_ms for s in large.scrapes if s.target == "exporter" and s.gzip and s.connections == most), None)
+    static_p99 = next((s.p99_ms for s in large.scrapes if s.target == static_name and s.gzip and s.connections == most), None)
+    if exporter_p99 is not None and static_p99:
+        ratio = round(exporter_p99 / static_p99, 2)
+        add(f"/metrics p99, gzip, {most} clients, against {static_name}'s", f"<= {TARGET_P99_VS_NGINX:g}x",
+            f"{ratio:g}x", ratio <= TARGET_P99_VS_NGINX)
     return per_series, rows
 
 
-def render_report(sizes: Sequence[SizeResult], per_series: float | None, goals: Sequence[dict[str, Any]]) -> str:
+def cpu_per_1000_operations(size: SizeResult) -> float | None:
+    if size.exporter_cpu_complete_seconds is None or size.refresh is None or not size.refresh.operations:
+        return None
+    return size.exporter_cpu_complete_seconds / size.refresh.operations * 1000
+
+
+def marginal(sizes: Sequence[SizeResult]) -> dict[str, float]:
+    """Growth between the smallest and the largest size: CPU per 1,000 more operations,
+    bytes and CPU per more series. Start-up costs cancel out."""
+    if len(sizes) < 2:
+        return {}
+    small, large = min(sizes, key=lambda s: s.pages), max(sizes, key=lambda s: s.pages)
+    found: dict[str, float] = {}
+    cpu_small, cpu_large = small.exporter_cpu_complete_seconds, large.exporter_cpu_complete_seconds
+    if cpu_small is not None and cpu_large is not None and small.refresh and large.refresh:
+        operations = large.refresh.operations - small.refresh.operations
+        if operations > 0:
+            found["cpu_per_1000_operations"] = round((cpu_large - cpu_small) / operations * 1000, 4)
+        if large.series > small.series:
+            found["cpu_microseconds_per_series"] = round((cpu_large - cpu_small) / (large.series - small.series) * 1e6, 2)
+    rss_small, rss_large = small.memory.get("VmRSS_after_refresh"), large.memory.get("VmRSS_after_refresh")
+    if rss_small and rss_large and large.series > small.series:
+        found["bytes_per_series"] = round((rss_large - rss_small) / (large.series - small.series), 1)
+    return found
+
+
+def series_growth(sizes: Sequence[SizeResult], series_sizes: Sequence[SizeResult]) -> list[dict[str, Any]]:
+    """The many-series workload against the standard one at the same number of Pages: what
+    each series more per Page costs in memory and CPU."""
+    rows = []
+    for many in series_sizes:
+        standard = next((s for s in sizes if s.pages == many.pages), None)
+        if standard is None or many.series <= standard.series:
+            continue
+        more = many.series - standard.series
+        row: dict[str, Any] = {
+            "pages": many.pages, "workload": many.workload,
+            "series_per_page": [round(standard.series / standard.pages, 1), round(many.series / many.pages, 1)],
+            "cpu_per_1000_operations": [cpu_per_1000_operations(standard), cpu_per_1000_operations(many)],
+            "exporter_cpu_seconds": [standard.exporter_cpu_complete_seconds, many.exporter_cpu_complete_seconds],
+            "rss_bytes": [standard.memory.get("VmRSS_after_refresh"), many.memory.get("VmRSS_after_refresh")],
+        }
+        rss_a, rss_b = row["rss_bytes"]
+        if rss_a and rss_b:
+            row["bytes_per_more_series"] = round((rss_b - rss_a) / more, 1)
+        cpu_a, cpu_b = row["exporter_cpu_seconds"]
+        if cpu_a is not None and cpu_b is not None:
+            row["cpu_microseconds_per_more_series"] = round((cpu_b - cpu_a) / more * 1e6, 2)
+        rows.append(row)
+    return rows
+
+
+def render_report(sizes: Sequence[SizeResult], per_series: float | None, goals: Sequence[dict[str, Any]],
+                  growth: Sequence[dict[str, Any]] = ()) -> str:
     lines: list[str] = []
     for size in sizes:
         lines.append("")
-        lines.append(f"== {size.pages:,} Pages: {size.groups} operations per Page, {size.series:,} series, "
+        shown = "" if size.workload == "standard" else f" ({size.workload})"
+        lines.append(f"== {size.pages:,} Pages{shown}: {size.groups} operations per Page, {size.series:,} series, "
                      f"/metrics {size.exposition_bytes / MB:.1f} MB ({size.exposition_gzip_bytes / MB:.2f} MB gzip)"
                      f", batch_size in config: {size.config_batch_size if size.config_batch_size else 'no'}")
         r, once = size.refresh, size.once
@@ -1088,6 +1204,11 @@ def render_report(sizes: Sequence[SizeResult], per_series: float | None, goals: 
             if size.metrics_complete_seconds is not None:
                 lines.append(f"  {'/metrics complete':<26}{size.metrics_complete_seconds:>10.1f} s   later "
                              "(every Page up in /metrics, series count steady)")
+            per_1000 = cpu_per_1000_operations(size)
+            if size.exporter_cpu_complete_seconds is not None and per_1000 is not None:
+                lines.append(f"  {'exporter CPU until then':<26}{size.exporter_cpu_complete_seconds:>10.1f} s   "
+                             f"({per_1000:.3f} s per 1,000 operations, "
+                             f"{size.exporter_cpu_complete_seconds / max(size.series, 1) * 1e6:.1f} us per series)")
         if once is not None:
             wall = (f"{once.wall_seconds:.2f} s" if once.complete
                     else _not_done(once.wall_seconds, once.projected_seconds))
@@ -1114,9 +1235,19 @@ def render_report(sizes: Sequence[SizeResult], per_series: float | None, goals: 
     if per_series is not None:
         lines.append("")
         lines.append(f"RSS growth per series: {per_series:,.0f} bytes")
+    standard = [size for size in sizes if size.workload == "standard"]
+    cpu_growth = marginal(standard).get("cpu_per_1000_operations")
+    if cpu_growth is not None:
+        lines.append(f"exporter CPU growth per 1,000 operations: {cpu_growth:.3f} s "
+                     f"({min(s.pages for s in standard):,} -> {max(s.pages for s in standard):,} Pages)")
+    for row in growth:
+        before, after = row["series_per_page"]
+        lines.append(f"series per Page {before:g} -> {after:g} ({row['workload']}, {row['pages']:,} Pages): "
+                     f"{row.get('bytes_per_more_series', '-')} bytes and "
+                     f"{row.get('cpu_microseconds_per_more_series', '-')} us of exporter CPU per series more")
     if goals:
         lines.append("")
-        lines.append("Targets (issue 5):")
+        lines.append("Targets (issues 5 and 12):")
         for goal in goals:
             mark = {True: "met", False: "MISSED", None: "?"}[goal["met"]]
             lines.append(f"  {mark:<7}{goal['target']:<55}{goal['goal']:>10}   measured {goal['measured']}")
@@ -1148,6 +1279,8 @@ class Options:
     profile: Path | None
     keep: bool
     wait_quiet: float
+    campaigns: int = 10
+    campaign_pages: int | None = None  # None: the smallest size; 0: no many-series run
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -1196,11 +1329,16 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--keep", action="store_true", help="keep the work folder (configs, logs)")
     parser.add_argument("--wait-quiet", type=float, default=60.0,
                         help="seconds to wait, before each size, for other work to leave the CPUs (default 60)")
+    parser.add_argument("--campaigns", type=int, default=10,
+                        help="campaign ids per Page in the many-series run (default 10)")
+    parser.add_argument("--campaign-pages", type=int, default=None,
+                        help="Pages of the many-series run (default: the smallest size; 0: skip it)")
     args = parser.parse_args(argv)
     return Options(args.pages, args.out, args.latency, args.duration, max(args.duration, args.max_duration),
                    args.connections, args.load, args.static, args.batch_size, args.max_concurrency,
                    args.interval, args.crossed, args.distinct_tokens, args.refresh_timeout, args.once_timeout, args.settle_timeout,
-                   args.naive_start_timeout, args.profile, args.keep, args.wait_quiet)
+                   args.naive_start_timeout, args.profile, args.keep, args.wait_quiet, args.campaigns,
+                   args.campaign_pages)
 
 
 def tool_versions(opts: Options) -> dict[str, str]:
@@ -1262,12 +1400,16 @@ def run(opts: Options) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     profiler = Profiler(opts.profile)
     sizes: list[SizeResult] = []
+    series_sizes: list[SizeResult] = []
+    campaign_pages = min(opts.pages) if opts.campaign_pages is None else opts.campaign_pages
     started = time.monotonic()
     try:
-        sim = SimulatorProcess(work, opts.latency)
+        sim = SimulatorProcess(work, opts.latency, opts.campaigns)
         try:
             for pages in sorted(opts.pages):
                 sizes.append(run_size(sim, work, pages, opts, profiler))
+            if campaign_pages and opts.campaigns:
+                series_sizes.append(run_series_size(sim, work, campaign_pages, opts, profiler))
         finally:
             sim.service.stop()
     finally:
@@ -1278,6 +1420,7 @@ def run(opts: Options) -> dict[str, Any]:
             shutil.rmtree(work, ignore_errors=True)
     static_name = "nginx" if opts.static == "nginx" else "static-py"
     per_series, goals = targets(sizes, static_name)
+    growth = series_growth(sizes, series_sizes)
     return {
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - started, 1),
@@ -1286,10 +1429,13 @@ def run(opts: Options) -> dict[str, Any]:
         "exporter_source": source,
         "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()},
         "workload": [entry.as_yaml() for entry in workload(crossed=opts.crossed)],
-        "sizes": [asdict(size) for size in sizes],
+        "campaign_workload": [entry.as_yaml() for entry in campaign_workload(crossed=opts.crossed)[-4:]],
+        "sizes": [asdict(size) for size in [*sizes, *series_sizes]],
         "bytes_per_series": per_series,
+        "marginal": marginal(sizes),
+        "series_growth": growth,
         "targets": goals,
-        "report": render_report(sizes, per_series, goals),
+        "report": render_report([*sizes, *series_sizes], per_series, goals, growth),
     }
 
 

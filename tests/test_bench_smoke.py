@@ -29,7 +29,7 @@ def test_benchmark_runs_end_to_end_on_tiny_sizes(tmp_path: Path, capsys: pytest.
     assert code == 0, printed.err
     results = json.loads(out.read_text(encoding="utf-8"))
 
-    sizes = results["sizes"]
+    sizes = [size for size in results["sizes"] if size["workload"] == "standard"]
     assert [size["pages"] for size in sizes] == [4, 8]
     for size in sizes:
         assert size["groups"] == 4
@@ -46,6 +46,7 @@ def test_benchmark_runs_end_to_end_on_tiny_sizes(tmp_path: Path, capsys: pytest.
         assert once["series"] > 0
         assert size["series"] > size["pages"] and size["exposition_gzip_bytes"] > 0
         assert size["memory"]["VmRSS_after_refresh"] > 0
+        assert size["exporter_cpu_complete_seconds"] > 0
 
         cases = {(s["target"], s["gzip"], s["connections"]) for s in size["scrapes"]}
         assert cases == {(target, gzip_on, clients) for target in ("exporter", "static-py", "naive")
@@ -57,13 +58,23 @@ def test_benchmark_runs_end_to_end_on_tiny_sizes(tmp_path: Path, capsys: pytest.
         assert all("exporter_vs_naive" in row and "static-py_vs_exporter" in row for row in size["ratios"])
 
     assert results["bytes_per_series"] is not None
+    assert results["marginal"]["cpu_per_1000_operations"] is not None
+    (campaigns,) = [size for size in results["sizes"] if size["workload"] != "standard"]
+    assert campaigns["pages"] == 4 and campaigns["groups"] == 6 and campaigns["refresh"]["complete"]
+    # Per Page: 10 campaign ids x 4 metrics, a baseline for the 3 at period day, and the
+    # data_end_timestamp_seconds of page_messages_sent over 28 days.
+    assert campaigns["series"] - sizes[0]["series"] == 4 * (10 * 4 + 10 * 3 + 1)
+    (growth,) = results["series_growth"]
+    assert growth["series_per_page"][1] > growth["series_per_page"][0]
+    assert "bytes_per_more_series" in growth and "cpu_microseconds_per_more_series" in growth
     assert results["exporter_source"]["sha256_of_exporter_py"]
     assert {goal["met"] for goal in results["targets"]} <= {True, False, None}
-    assert "/metrics" in results["report"] and "Targets (issue 5)" in printed.out
+    assert "/metrics" in results["report"] and "Targets (issues 5 and 12)" in printed.out
 
 
 def test_workload_groups_and_minimums() -> None:
     assert bench.groups_of(bench.workload()) == 4
+    assert bench.groups_of(bench.campaign_workload()) == 6
     assert bench.groups_of(bench.workload(crossed=True)) == 3
     document = bench.config_document("http://127.0.0.1:1", 3, bench.workload(), batch_size=None,
                                      max_concurrency=None, interval="15m")

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from exporter.simulator.breakdowns import use_campaign_ids
 from exporter.simulator.scenarios import Scenario
 from exporter.simulator.server import Simulator
 
@@ -117,6 +118,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="accept a metric the catalog does not list (repeatable)",
     )
+    parser.add_argument(
+        "--campaign-ids",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="how many campaign ids a breakdown by campaign_id has (default 3)",
+    )
     return parser
 
 
@@ -124,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     host, port = args.listen
+    if args.campaign_ids:
+        use_campaign_ids(args.campaign_ids)
     simulator = Simulator(
         host,
         port,

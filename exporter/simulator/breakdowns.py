@@ -25,6 +25,15 @@ DIMENSION_VALUES: dict[str, tuple[str, ...]] = {
     "recurring_notifications_topic": ("newproducts", "10percentsale", "weeklydeals"),
 }
 
+_CAMPAIGN_IDS = DIMENSION_VALUES["campaign_id"]
+
+
+def use_campaign_ids(count: int) -> None:
+    """Serve `count` campaign ids (the first three as always, then campaign_4, …): Pages with
+    many campaigns, for the benchmark of series per Page."""
+    more = (f"campaign_{n}" for n in range(len(_CAMPAIGN_IDS) + 1, count + 1))
+    DIMENSION_VALUES["campaign_id"] = (*_CAMPAIGN_IDS, *more)[:count]
+
 
 def rows(dimensions: tuple[str, ...]) -> list[Row]:
     """Every combination of the dimensions' values; one empty row without a breakdown."""
