@@ -7,7 +7,7 @@ Simulator(port=0); the clocks are injected where the rate limit is concerned.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -17,8 +17,14 @@ from exporter.config import load_text
 from exporter.redact import Secret
 from exporter.scheduler import TOKEN_RECHECK_JOB, RefreshScheduler
 from exporter.simulator import Scenario, Simulator
-from exporter.token_validity import RECHECK_MIN_SECONDS, Evidence, TokenAnswers, token_valid
-from tests.conftest import Scrape
+from exporter.token_validity import (
+    RECHECK_MIN_SECONDS,
+    RECHECK_POLL_SECONDS,
+    Evidence,
+    TokenAnswers,
+    token_valid,
+)
+from tests.conftest import RunningExporter, Scrape, exporter_env, wait_until
 
 APP_ID = "918273645546372"
 APP_SECRET = "0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f"
@@ -213,3 +219,46 @@ def test_the_scheduler_runs_rechecks_well_within_a_minute_only_with_app_credenti
             assert job.trigger.interval.total_seconds() <= 30
         finally:
             scheduler.shutdown()
+
+
+# --- a running exporter process ---------------------------------------------------------
+
+def test_a_token_going_bad_while_running_flips_within_a_refresh_and_is_rechecked_once(
+    simulator: Simulator, start_exporter: Callable[..., RunningExporter]
+) -> None:
+    """The scheduler's wiring: refreshes every second, the re-check job every 20 s."""
+    pages = "\n".join(f'  - {{id: "{page}", access_token_env: T{page}}}' for page in TOKENS)
+    config = f"""
+graph_api:
+  base_url: {simulator.url}
+  timeout: 5s
+  max_retries: 0
+  app_id: "{APP_ID}"
+  app_secret_env: APP_SECRET_FOR_TEST
+refresh:
+  interval: 1s
+pages:
+{pages}
+metrics:
+  - name: page_messages_new_conversations_unique
+"""
+    env = exporter_env(APP_SECRET_FOR_TEST=APP_SECRET, **{f"T{page}": token for page, token in TOKENS.items()})
+    exporter = start_exporter(config, env=env)
+    exporter.wait_for(lambda s: all(s.get("messenger_insights_token_expiry_timestamp_seconds", page_id=p)
+                                    is not None for p in TOKENS), what="every token checked")
+    checks = simulator.request_count(kind="debug_token")
+
+    simulator.set_token_info(TOKENS[BAD], is_valid=False)
+    simulator.set_scenario(BAD, Scenario("invalid_token"))
+    asked = simulator.request_count(BAD)
+    scrape = exporter.wait_for(lambda s: s.get("messenger_insights_token_valid", page_id=BAD) == 0,
+                               timeout=10, what="token_valid 0")
+    assert simulator.request_count(BAD) <= asked + 3, "more than a refresh or so to notice"
+    assert scrape.get("messenger_insights_token_valid", page_id=GOOD) == 1
+    wait_until(lambda: simulator.request_count(kind="debug_token") > checks, timeout=RECHECK_POLL_SECONDS + 10,
+               what="the re-check")
+    # The token keeps failing every second; the rate limit allows no second re-check.
+    failing = simulator.request_count(BAD)
+    wait_until(lambda: simulator.request_count(BAD) >= failing + 3, what="three more failing refreshes")
+    assert simulator.request_count(kind="debug_token") == checks + 1
+    assert exporter.scrape().get("messenger_insights_token_valid", page_id=BAD) == 0
