@@ -78,7 +78,11 @@ class _CheckClient(GraphClient):
 
     def _each_alone(self, operations: Sequence[Operation], now: float) -> list[OperationResult]:
         # The exporter asks each operation alone when a batch fails as a whole; here that
-        # would hide the very failure --check-api looks for.
+        # would hide the very failure --check-api looks for. An app-wide rate limit is no
+        # batch failure: the governor now holds every request.
+        paused_until = self.governor.blocked_until("")
+        if paused_until is not None:
+            return [ThrottledError(paused_until) for _ in operations]
         return [GraphError("batch", "the batch request failed as a whole (--log.level=debug says how)")
                 for _ in operations]
 
@@ -245,10 +249,8 @@ class ApiCheck:
         elif result.rejects_metric:
             report.verdicts[group[0]] = REJECTED
             report.problems.append(rejected_metric(report.page, group[0], result.message))
-        elif isinstance(result, ThrottledError) or result.kind == "rate limit":
-            if report.throttled_until is None:
-                report.throttled_until = self.governor.blocked_until(report.page.id) or self.clock()
-                report.problems.append(throttled(report.page, report.throttled_until))
+        elif _is_throttled(result):
+            self._throttle(report)
         elif result.graph_code == TOKEN_ERROR_CODE:
             if report.token_valid is not False:
                 report.token_valid = False
@@ -280,11 +282,19 @@ class ApiCheck:
         for index, ((report, group), result) in enumerate(zip(chunk, results, strict=True)):
             if skip is not None and index == 0:
                 continue
-            if isinstance(result, GraphError):
+            if _is_throttled(result):
+                self._throttle(report)
+                report.batch = NOT_ASKED
+            elif isinstance(result, GraphError):
                 report.batch = f"failed: {result.code}: {result.message}"
             elif not report.batch.startswith("failed"):
                 report.batch = "asked"
                 report.batched.update({spec.name: result[spec.name] for spec in group if spec.name in result})
+
+    def _throttle(self, report: PageReport) -> None:
+        if report.throttled_until is None:
+            report.throttled_until = self.governor.blocked_until(report.page.id) or self.clock()
+            report.problems.append(throttled(report.page, report.throttled_until))
 
     # --- the API as a whole ---------------------------------------------------------------
 
@@ -300,6 +310,10 @@ class ApiCheck:
     def _usage(self) -> list[tuple[str, str, str, float]]:
         usage = self.metrics.usage.families()[0]
         return [(s.labels["source"], s.labels["id"], s.labels["kind"], s.value) for s in usage.samples]
+
+
+def _is_throttled(result: OperationResult) -> bool:
+    return isinstance(result, ThrottledError) or (isinstance(result, GraphError) and result.kind == "rate limit")
 
 
 def _judge_token(report: PageReport, status: TokenStatus, error: str, now: float) -> None:
