@@ -14,6 +14,7 @@ Figures are wall-clock milliseconds per answer: median, 90th percentile and maxi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import http.client
 import logging
 import statistics
@@ -21,10 +22,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from exporter.app import Exporter, Settings
+from exporter.app import Exporter
 from exporter.config import Config, GraphApiConfig, PageConfig, RefreshConfig, TokenSource
 from exporter.http_server import Endpoint, HttpServer
 from exporter.redact import Secret, register_secret
+from exporter.runtime import Settings
 from exporter.scheduler import DueTimes
 from exporter.snapshots import ErrorInfo, PageSnapshot
 from exporter.status_board import StatusBoard
@@ -63,10 +65,12 @@ def build_exporter(pages: int, now: float) -> tuple[Exporter, DueTimes]:
         exporter.governor._pause(page.id, 600, "bench")
     statuses = {page.id: TokenStatus(True, now + (index % 30) * 86400, 0.0, frozenset())
                 for index, page in enumerate(configs)}
-    assert exporter.token_checker is not None
-    exporter.token_checker = TokenChecker(exporter.client, "1", Secret("bench-app-secret"), previous=statuses)
+    runtime = exporter.runtime
+    assert runtime.token_checker is not None
+    checker = TokenChecker(runtime.client, "1", Secret("bench-app-secret"), previous=statuses)
+    exporter.runtime = dataclasses.replace(runtime, token_checker=checker)
     due = DueTimes(900)
-    due.take_due(list(exporter.pages))
+    due.take_due(list(runtime.pages))
     return exporter, due
 
 

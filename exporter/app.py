@@ -1,4 +1,4 @@
-"""The running exporter: config, client, snapshots and collectors wired together."""
+"""The running exporter: its runtime, snapshots and collectors wired together."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from prometheus_client import (
     CollectorRegistry,
@@ -18,37 +18,22 @@ from prometheus_client import (
 )
 
 from exporter.changes import Changes
-from exporter.config import Config, PageConfig, TokenSource
+from exporter.config import PageConfig
 from exporter.discovery import DiscoveredPage, DiscoveryError, discover
 from exporter.exposition import ExpositionCache, StaticRenderer
 from exporter.governor import RateLimitGovernor, ThrottleCollector
-from exporter.graph_client import GraphClient
-from exporter.redact import Secret
+from exporter.graph_client import ClientClosedError, GraphClient
 from exporter.refresh import PageRefresher, TokenOutcome
+from exporter.runtime import Runtime, Settings, can_keep_client, owned_pages
 from exporter.self_metrics import ScaleMetrics, SelfMetrics
-from exporter.sharding import Shard
 from exporter.snapshots import ErrorInfo, PageSnapshot, SnapshotStore
 from exporter.token_check import TokenChecker, TokenFamilies
 from exporter.token_validity import TokenAnswers
 
 log = logging.getLogger(__name__)
 
-# Discovered Pages' tokens come from /me/accounts, not from a variable or file.
-DISCOVERED = TokenSource(env="(discovered)")
-
 # Counters get no `_created` series: they add a series per label set and no insight.
 disable_created_metrics()  # type: ignore[no-untyped-call]
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Everything a config load produces: what a reload swaps in at once."""
-
-    config: Config
-    tokens: Mapping[str, Secret]
-    app_secret: Secret | None = None
-    user_token: Secret | None = None  # lists Pages for discovery
-    shard: Shard = field(default_factory=Shard)
 
 
 class Exporter:
@@ -60,21 +45,25 @@ class Exporter:
         self.governor = RateLimitGovernor(settings.config.graph_api.max_usage_ratio)
         self._refreshing: set[str] = set()
         self._refreshing_lock = threading.Condition()
-        self.discovered: tuple[DiscoveredPage, ...] = ()
         self.discovery_attempted = False
         self.discovery_succeeded = False
         self._discovery_lock = threading.Lock()
+        # Reloads and rediscoveries each build the next runtime from the current one.
+        self._swap_lock = threading.Lock()
         self.token_changes = Changes()
         self.token_answers = TokenAnswers(self.token_changes)
-        self._apply(settings)
+        self.runtime = self._build(settings, (), None)
+        self.store.keep_only(tuple(self.runtime.pages.values()))
+        self.token_answers.keep_only(self.runtime.tokens)
         # The insights part of /metrics is rendered per change by the exposition cache;
         # `registry` holds what changes per scrape.
         renderer = StaticRenderer(
-            self.store, lambda: self.config.refresh,
-            sources=(self.self_metrics.usage, TokenFamilies(lambda: self.token_checker, self.token_answers)),
+            self.store, lambda: self.runtime.config.refresh,
+            sources=(self.self_metrics.usage,
+                     TokenFamilies(lambda: self.runtime.token_checker, self.token_answers)),
         )
         self.exposition = ExpositionCache(renderer, self.registry)
-        self.registry.register(ThrottleCollector(self.governor, lambda: list(self.pages)))
+        self.registry.register(ThrottleCollector(self.governor, lambda: self.runtime.pages))
         self.reload_ok = Gauge(
             "messenger_insights_config_last_reload_successful",
             "1 if the last config reload succeeded (or nothing was reloaded yet), else 0.",
@@ -88,60 +77,63 @@ class Exporter:
         self.reload_ok.set(1)
         self.reload_time.set(time.time())
         self.scale = ScaleMetrics(self.registry)
-        self.scale.shard(settings.shard, len(self.pages))
+        self.scale.shard(settings.shard, len(self.runtime.pages))
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
 
-    def _apply(self, settings: Settings) -> None:
-        """Swap in a config: kept Pages keep their values, removed ones vanish."""
+    def _build(
+        self, settings: Settings, discovered: tuple[DiscoveredPage, ...], previous: Runtime | None
+    ) -> Runtime:
+        """The next runtime. It goes on with the previous client where it can, so requests in
+        flight are not cut short by a reload that changes nothing they use."""
         config = settings.config
-        self.settings = settings
-        self.config = config
-        if config.discovery is None:
-            self.discovered = ()
-        self._own_pages()
-        self.governor.max_usage_ratio = config.graph_api.max_usage_ratio
-        self.client = GraphClient(
-            config.graph_api, self.self_metrics, self.governor,
-            app_secret=settings.app_secret, stop=self.stop_event,
-        )
-        self.refresher = PageRefresher(self.client, self.store, config.refresh,
-                                       on_token_outcomes=self._token_outcomes)
-        previous = getattr(self, "token_checker", None)
-        self.token_checker: TokenChecker | None = None
+        pages, tokens = owned_pages(settings, discovered)
+        if previous is not None and can_keep_client(previous, settings, pages, tokens):
+            client = previous.client
+        else:
+            client = GraphClient(config.graph_api, self.self_metrics, self.governor,
+                                 app_secret=settings.app_secret, stop=self.stop_event)
+        checker: TokenChecker | None = None
         if config.graph_api.app_id is not None and settings.app_secret is not None:
-            kept = {p: s for p, s in previous.statuses().items() if p in self.pages} if previous else {}
-            self.token_checker = TokenChecker(
-                self.client, config.graph_api.app_id, settings.app_secret, previous=kept,
-                changes=self.token_changes,
-            )
-        self.store.keep_only(tuple(self.pages.values()))
-        self.token_answers.keep_only(self.tokens)
+            # The last statuses of kept Pages stand until the new checker's first check.
+            last = previous.token_checker.statuses() if previous and previous.token_checker else {}
+            checker = TokenChecker(client, config.graph_api.app_id, settings.app_secret,
+                                   previous={p: s for p, s in last.items() if p in pages},
+                                   changes=self.token_changes)
+        refresher = PageRefresher(client, self.store, config.refresh, on_token_outcomes=self._token_outcomes)
+        return Runtime(settings, discovered, pages, tokens, client, refresher, checker)
 
-    def _own_pages(self) -> None:
-        """The Pages this replica refreshes: configured ones (which win over discovered ones
-        with the same id) and discovered ones, those of its shard only."""
-        settings = self.settings
-        pages = {page.id: page for page in settings.config.pages}
-        tokens = dict(settings.tokens)
-        for found in self.discovered:
-            if found.id not in pages:
-                pages[found.id] = PageConfig(found.id, found.name or None, DISCOVERED, settings.config.metrics)
-                tokens[found.id] = found.token
-        owned = {page_id: page for page_id, page in pages.items() if settings.shard.owns(page_id)}
-        self.tokens = {page_id: tokens[page_id] for page_id in owned}
-        self.pages: dict[str, PageConfig] = owned
+    def _publish(self, runtime: Runtime, *, forget_rejections: bool) -> GraphClient | None:
+        """Make `runtime` the current one; the client it replaces, if it does, to retire.
+
+        The store lets go of removed Pages first, so a round of the old runtime that ends
+        meanwhile cannot bring them back (it stores only Pages the store still holds).
+        """
+        previous = self.runtime
+        self.governor.max_usage_ratio = runtime.config.graph_api.max_usage_ratio
+        self.store.keep_only(tuple(runtime.pages.values()), forget_rejections=forget_rejections)
+        self.token_answers.keep_only(runtime.tokens)
+        self.runtime = runtime
+        return previous.client if previous.client is not runtime.client else None
+
+    def _retire(self, client: GraphClient | None) -> None:
+        """No request of the replaced client goes out any more; wait for those in flight."""
+        if client is not None and not client.close(wait=client.api.timeout + 1):
+            log.warning("requests of the replaced config still in flight after its timeout")
 
     def discover(self) -> None:
         """List the Pages the user token manages; on failure keep the last list. Never raises."""
-        discovery = self.config.discovery
-        user_token = self.settings.user_token
+        runtime = self.runtime
+        discovery = runtime.config.discovery
+        user_token = runtime.settings.user_token
         if discovery is None or user_token is None or self.stop_event.is_set():
             return
         with self._discovery_lock:
             try:
-                found = discover(self.client, user_token, discovery)
+                found = tuple(discover(runtime.client, user_token, discovery))
+            except ClientClosedError:
+                return  # a reload replaced the runtime; it runs its own discovery
             except DiscoveryError as exc:
                 log.error("Page discovery failed; keeping the last list", extra={"error": str(exc)})  # noqa: TRY400
                 return
@@ -150,18 +142,29 @@ class Exporter:
                 return
             finally:
                 self.discovery_attempted = True
-            self.discovered = tuple(found)
+            with self._swap_lock:
+                current = self.runtime
+                if current.settings is not runtime.settings:
+                    return  # listed with the settings a reload replaced
+                updated = self._build(current.settings, found, current)
+                retired = self._publish(updated, forget_rejections=False)
+            self._retire(retired)
             self.discovery_succeeded = True
-            self._own_pages()
-            self.store.keep_only(tuple(self.pages.values()), forget_rejections=False)
-            self.token_answers.keep_only(self.tokens)
             self.scale.discovered(len(found), time.time())
-            self.scale.shard(self.settings.shard, len(self.pages))
-            log.info("Pages discovered", extra={"discovered": len(found), "owned": len(self.pages)})
+            self.scale.shard(updated.settings.shard, len(updated.pages))
+            log.info("Pages discovered", extra={"discovered": len(found), "owned": len(updated.pages)})
 
     def reload(self, settings: Settings) -> None:
-        self._apply(settings)
-        self.scale.shard(settings.shard, len(self.pages))
+        """Swap in a config: kept Pages keep their values, removed ones vanish, and once this
+        returns no request goes out with a removed Page's token."""
+        with self._swap_lock:
+            current = self.runtime
+            # Discovered Pages stay until the next discovery, which the reload schedules.
+            discovered = current.discovered if settings.config.discovery is not None else ()
+            runtime = self._build(settings, discovered, current)
+            retired = self._publish(runtime, forget_rejections=True)
+        self._retire(retired)
+        self.scale.shard(settings.shard, len(runtime.pages))
         self.reload_ok.set(1)
         self.reload_time.set(time.time())
 
@@ -175,41 +178,48 @@ class Exporter:
         return self.exposition.body(openmetrics=openmetrics, compress=compress)
 
     def is_ready(self) -> bool:
-        if self.config.discovery is not None and not self.discovery_attempted:
+        if self.runtime.config.discovery is not None and not self.discovery_attempted:
             return False
         return all(snapshot.attempted for snapshot in self.store.snapshots().values())
 
-    def refresh_pages(self, page_ids: Iterable[str]) -> None:
-        """Refresh these Pages in one round (their operations share batches).
+    def refresh_pages(self, page_ids: Iterable[str]) -> list[str]:
+        """Refresh these Pages in one round (their operations share batches), with the
+        runtime current at its start.
 
-        Never raises; a Page already being refreshed is left out of this round.
+        Never raises; a Page already being refreshed is left out of this round. Returns the
+        Pages a reload interrupted (it retired the round's client before they were asked):
+        they are due again at once.
         """
+        runtime = self.runtime
         if self.stop_event.is_set():
-            return
+            return []
         with self._refreshing_lock:
             chosen = [
                 (page, token)
                 for page_id in dict.fromkeys(page_ids)
                 if page_id not in self._refreshing
-                and (page := self.pages.get(page_id)) is not None
-                and (token := self.tokens.get(page_id)) is not None
+                and (page := runtime.pages.get(page_id)) is not None
+                and (token := runtime.tokens.get(page_id)) is not None
             ]
             self._refreshing.update(page.id for page, _ in chosen)
         if not chosen:
-            return
+            return []
         try:
             started = time.monotonic()
-            snapshots = self.refresher.refresh_many(chosen)
+            snapshots = runtime.refresher.refresh_many(chosen)
             log.debug(
                 "refreshed Pages",
                 extra={"pages": len(snapshots), "up": sum(s.up for s in snapshots),
                        "seconds": round(time.monotonic() - started, 3)},
             )
+            refreshed = {snapshot.page.id for snapshot in snapshots}
+            return [page.id for page, _ in chosen if page.id not in refreshed]
         except Exception as exc:
             log.exception("refresh failed unexpectedly",
                           extra={"page_ids": ",".join(page.id for page, _ in chosen[:20])})
             for page, _ in chosen:
                 self._mark_failed(page, f"internal error: {type(exc).__name__}")
+            return []
         finally:
             with self._refreshing_lock:
                 self._refreshing.difference_update(page.id for page, _ in chosen)
@@ -217,28 +227,38 @@ class Exporter:
 
     def check_tokens(self) -> None:
         """Check every Page token with /debug_token, where an app id and secret are set."""
-        checker = self.token_checker
+        runtime = self.runtime
+        checker = runtime.token_checker
         if checker is None or self.stop_event.is_set():
             return
         try:
-            checker.check(self.tokens)
+            checker.check(runtime.tokens)
         except Exception:
             log.exception("token check failed unexpectedly")
 
     def _token_outcomes(self, outcomes: list[TokenOutcome]) -> None:
-        """A refresh's word on its tokens: error 190 asks for a re-check, where one can run."""
-        self.token_answers.record(outcomes, recheck=self.token_checker is not None)
+        """A refresh's word on its tokens: error 190 asks for a re-check, where one can run.
+
+        Under the swap lock, and only for tokens the current runtime still uses: a round
+        that ends after a reload says nothing about Pages the reload removed.
+        """
+        with self._swap_lock:
+            runtime = self.runtime
+            current = [(page_id, token, worked) for page_id, token, worked in outcomes
+                       if runtime.tokens.get(page_id) == token]
+            self.token_answers.record(current, recheck=runtime.token_checker is not None)
 
     def recheck_tokens(self) -> None:
         """Check again, with /debug_token, the tokens error 190 has hit since the last time."""
-        checker = self.token_checker
+        runtime = self.runtime
+        checker = runtime.token_checker
         if checker is None or self.stop_event.is_set():
             return
         tokens = self.token_answers.take_rechecks()
         if not tokens:
             return
         try:
-            checker.recheck(self.tokens, tokens)
+            checker.recheck(runtime.tokens, tokens)
         except Exception:
             log.exception("token re-check failed unexpectedly")
 
@@ -253,7 +273,7 @@ class Exporter:
         """Refresh every Page once, in one round; True if every Page is up."""
         self.discover()
         self.check_tokens()
-        self.refresh_pages(list(self.pages))
+        self.refresh_pages(list(self.runtime.pages))
         return all(snapshot.up for snapshot in self.store.snapshots().values())
 
     def stop(self, grace_seconds: float) -> bool:
@@ -262,6 +282,7 @@ class Exporter:
         False when some were still running at the end of the grace time.
         """
         self.stop_event.set()
+        self.runtime.client.close(wait=0)  # wakes rounds waiting to retry
         deadline = time.monotonic() + grace_seconds
         with self._refreshing_lock:
             while self._refreshing and (left := deadline - time.monotonic()) > 0:
@@ -271,4 +292,3 @@ class Exporter:
                             extra={"page_ids": ",".join(sorted(self._refreshing))})
                 return False
         return True
-

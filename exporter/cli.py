@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from types import FrameType
 
 from exporter import __version__
-from exporter.app import Exporter, Settings
+from exporter.app import Exporter
 from exporter.config import ConfigError
 from exporter.http_server import Endpoint, HttpServer, ListenAddressError, parse_listen_address
 from exporter.logs import FORMATS, LEVELS, setup_logging
 from exporter.redact import scrub
 from exporter.reloader import Reloader, load_settings
+from exporter.runtime import Settings
 from exporter.status_board import StatusBoard
 from exporter.web_config import BasicAuth, WebConfig, load_web_config
 
@@ -208,7 +209,7 @@ def serve(
     log.info(
         "exporter started",
         extra={"version": __version__, "listen": listen_address, "url": server.url,
-               "pages": len(exporter.pages), "config": exporter.config.source},
+               "pages": len(exporter.runtime.pages), "config": exporter.runtime.config.source},
     )
     while not stop.wait(1.0):
         pass

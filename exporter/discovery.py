@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.config import DiscoveryConfig
-from exporter.graph_client import GraphClient, GraphError
+from exporter.graph_client import ClientClosedError, GraphClient, GraphError
 from exporter.redact import Secret, register_secret
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,8 @@ def discover(client: GraphClient, user_token: Secret, config: DiscoveryConfig) -
             params["after"] = after
         try:
             document = client.get_json("me/accounts", params, user_token)
+        except ClientClosedError:
+            raise
         except GraphError as exc:
             raise DiscoveryError(f"listing Pages failed: {exc}") from None
         for page in _pages(document):

@@ -14,8 +14,9 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -123,6 +124,13 @@ class ThrottledError(GraphError):
         self.until = until
 
 
+class ClientClosedError(GraphError):
+    """The client was retired (a reload or rediscovery replaced it): nothing was sent."""
+
+    def __init__(self) -> None:
+        super().__init__("closed", "the client was replaced; request not sent")
+
+
 Operation = tuple[InsightsQuery, Secret]
 OperationResult = dict[str, MetricData] | GraphError
 
@@ -146,6 +154,36 @@ class GraphClient:
         self.clock = clock
         self._local = threading.local()
         self._in_flight = threading.BoundedSemaphore(api.max_concurrency)
+        self._closed = threading.Event()
+        self._sending = 0
+        self._sending_changed = threading.Condition()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def close(self, wait: float) -> bool:
+        """Send nothing more; wait up to `wait` seconds for requests already sent.
+
+        Once this returns True, no request of this client (and so none with the tokens
+        only it was given) reaches the API any more. False if some were still in flight.
+        """
+        with self._sending_changed:
+            self._closed.set()
+            return self._sending_changed.wait_for(lambda: self._sending == 0, timeout=wait)
+
+    @contextmanager
+    def _sending_guard(self) -> Iterator[None]:
+        with self._sending_changed:
+            if self._closed.is_set():
+                raise ClientClosedError
+            self._sending += 1
+        try:
+            yield
+        finally:
+            with self._sending_changed:
+                self._sending -= 1
+                self._sending_changed.notify_all()
 
     def run(self, operations: Sequence[Operation]) -> list[OperationResult]:
         """Every operation's outcome, in order: sent in batches of `batch_size` (or one by
@@ -158,16 +196,19 @@ class GraphClient:
             for index, outcome in zip(pending, outcomes, strict=True):
                 results[index] = outcome
             retry = [i for i in pending if _is_transient(results[i])]
-            if not retry or attempt >= self.api.max_retries or self.stop.is_set():
+            if not retry or attempt >= self.api.max_retries or self._halted():
                 break
             delay = backoff_delay(attempt)
             log.debug("retrying transient Graph API errors",
                       extra={"operations": len(retry), "retry_in": round(delay, 2)})
             attempt += 1
-            if self.stop.wait(delay):
+            if self._closed.wait(delay) or self._halted():
                 break
             pending = retry
         return [r if r is not None else GraphError("network", "not sent") for r in results]
+
+    def _halted(self) -> bool:
+        return self.stop.is_set() or self._closed.is_set()
 
     def get_json(self, path: str, params: dict[str, str], token: Secret) -> Any:
         """Any other Graph API GET (such as /me/accounts), counted against the app's scope."""
@@ -187,6 +228,8 @@ class GraphClient:
             if status != 200:
                 raise error_of_answer(status, body)
             (answer,) = parse_batch_answer(decode_json(body), 1)
+        except ClientClosedError:
+            raise
         except (GraphError, ResponseError) as exc:
             error = exc if isinstance(exc, GraphError) else GraphError("decode", str(exc))
             self.metrics.request_failed(error.code)
@@ -254,6 +297,8 @@ class GraphClient:
             if status != 200:
                 raise error_of_answer(status, body)
             answers = parse_batch_answer(decode_json(body), len(operations))
+        except ClientClosedError as exc:
+            return [exc] * len(operations)
         except (GraphError, ResponseError) as exc:
             error = exc if isinstance(exc, GraphError) else GraphError("decode", str(exc))
             self.metrics.request_failed(error.code)
@@ -309,6 +354,8 @@ class GraphClient:
         with self._in_flight:
             try:
                 body, status, response_headers = self._fetch("GET", url, params=params, headers=headers)
+            except ClientClosedError:
+                raise
             except GraphError as exc:
                 self.metrics.request_failed(exc.code)
                 raise
@@ -351,6 +398,18 @@ class GraphClient:
         headers: dict[str, str] | None = None,
     ) -> tuple[bytes, int, dict[str, str]]:
         """Status, headers and body, read within the timeout and the size limit."""
+        with self._sending_guard():
+            return self._exchange(method, url, params=params, form=form, headers=headers)
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        form: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[bytes, int, dict[str, str]]:
         deadline = time.monotonic() + self.api.timeout
         try:
             with self._session().request(

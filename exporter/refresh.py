@@ -1,4 +1,5 @@
-"""One refresh of one Page: group its metrics into requests, fetch, build its next snapshot."""
+"""Refresh rounds: the due Pages' metrics grouped into operations that share batches, the
+answers turned into each Page's next snapshot."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from types import MappingProxyType
 
 from exporter.config import MetricSpec, PageConfig, RefreshConfig
 from exporter.graph_client import (
+    ClientClosedError,
     GraphClient,
     GraphError,
     InsightsQuery,
@@ -62,16 +64,13 @@ class PageRefresher:
         self.clock = clock
         self.on_token_outcomes = on_token_outcomes
 
-    def refresh(self, page: PageConfig, token: Secret) -> PageSnapshot:
-        """Fetch every configured metric of the Page and swap in its new snapshot."""
-        (snapshot,) = self.refresh_many([(page, token)])
-        return snapshot
-
     def refresh_many(self, pages: Sequence[tuple[PageConfig, Secret]]) -> list[PageSnapshot]:
         """Refresh the Pages together, their operations sent in shared batches.
 
         Error 100 fails a whole request, so a group it hits is asked again one metric at a
-        time, in a second round, to find the metric the API rejects.
+        time, in a second round, to find the metric the API rejects. A Page whose requests
+        the client refused because it was retired (a reload replaced it) gets no snapshot
+        and is left out of the list returned.
         """
         started = time.monotonic()
         now = self.clock()
@@ -90,7 +89,7 @@ class PageRefresher:
             self.on_token_outcomes([(f.page.id, f.token, f.token_worked) for f in fetches
                                     if f.token_worked is not None])
         duration = time.monotonic() - started
-        snapshots = [self._snapshot(fetch, now, duration) for fetch in fetches]
+        snapshots = [self._snapshot(fetch, now, duration) for fetch in fetches if not fetch.abandoned]
         self.store.put_many(snapshots)
         return snapshots
 
@@ -138,13 +137,16 @@ class _Fetch:
         self.throttled = False
         # False after error 190, else True after a successful answer; None: no word on it.
         self.token_worked: bool | None = None
+        self.abandoned = False  # the client was retired before all of it was asked
 
     def groups(self) -> list[tuple[MetricSpec, ...]]:
         wanted = (tuple(s for s in group if s.name not in self.rejected) for group in group_specs(self.page.metrics))
         return [group for group in wanted if group]
 
     def record(self, specs: tuple[MetricSpec, ...], result: OperationResult, now: float) -> None:
-        if isinstance(result, ThrottledError):
+        if isinstance(result, ClientClosedError):
+            self.abandoned = True
+        elif isinstance(result, ThrottledError):
             self.failed.update(specs)
             if not self.throttled:
                 self.throttled = True

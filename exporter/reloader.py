@@ -9,10 +9,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
-from exporter.app import Exporter, Settings
+from exporter.app import Exporter
 from exporter.config import Config, ConfigError, load_file
 from exporter.credentials import resolve_app_secret, resolve_tokens, resolve_user_token
 from exporter.page_status import ReloadRecord
+from exporter.runtime import Settings
 from exporter.sharding import ShardError, resolve_shard
 
 log = logging.getLogger(__name__)

@@ -22,6 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from exporter.app import Exporter
+from exporter.config import DiscoveryConfig
 from exporter.token_check import CHECK_INTERVAL_SECONDS
 from exporter.token_validity import RECHECK_POLL_SECONDS
 
@@ -80,6 +81,12 @@ class DueTimes:
         with self._lock:
             return dict(self._due)
 
+    def forget(self, page_ids: list[str]) -> None:
+        """These Pages are due again at once."""
+        with self._lock:
+            for page_id in page_ids:
+                self._due.pop(page_id, None)
+
     def set_interval(self, interval: float) -> None:
         with self._lock:
             if interval != self.interval:
@@ -91,7 +98,7 @@ class DueTimes:
 class RefreshScheduler:
     def __init__(self, exporter: Exporter) -> None:
         self.exporter = exporter
-        self.due = DueTimes(exporter.config.refresh.interval)
+        self.due = DueTimes(exporter.runtime.config.refresh.interval)
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(MAX_ROUNDS), _CONTROL_EXECUTOR: ThreadPoolExecutor(1)},
@@ -108,19 +115,21 @@ class RefreshScheduler:
         self.reconcile()
 
     def tick(self) -> None:
-        due = self.due.take_due(list(self.exporter.pages))
+        due = self.due.take_due(list(self.exporter.runtime.pages))
         if due:
-            self.exporter.refresh_pages(due)
+            interrupted = self.exporter.refresh_pages(due)
+            self.due.forget(interrupted)  # a reload cut their round short: due again now
 
     def reconcile(self) -> None:
         """Follow the exporter's config after a reload: interval, discovery, token checks."""
-        self.due.set_interval(self.exporter.config.refresh.interval)
-        self._reconcile_discovery()
+        runtime = self.exporter.runtime
+        self.due.set_interval(runtime.config.refresh.interval)
+        self._reconcile_discovery(runtime.config.discovery)
         for job_id in (TOKEN_CHECK_JOB, TOKEN_RECHECK_JOB):
             job = self.scheduler.get_job(job_id)
             if job is not None:
                 job.remove()
-        if self.exporter.token_checker is not None:
+        if runtime.token_checker is not None:
             # Tokens error 190 has hit, checked again within a minute (rate limited).
             self.scheduler.add_job(
                 self.exporter.recheck_tokens, IntervalTrigger(seconds=RECHECK_POLL_SECONDS, timezone=UTC),
@@ -135,11 +144,10 @@ class RefreshScheduler:
             )
         self.scheduler.wakeup()
 
-    def _reconcile_discovery(self) -> None:
+    def _reconcile_discovery(self, discovery: DiscoveryConfig | None) -> None:
         job = self.scheduler.get_job(DISCOVERY_JOB)
         if job is not None:
             job.remove()
-        discovery = self.exporter.config.discovery
         if discovery is None:
             return
         self.scheduler.add_job(

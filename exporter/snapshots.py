@@ -68,10 +68,18 @@ class SnapshotStore:
         self.put_many((snapshot,))
 
     def put_many(self, snapshots: Iterable[PageSnapshot]) -> None:
-        """Swap in a round's snapshots with one copy of the mapping, not one per Page."""
+        """Swap in a round's snapshots with one copy of the mapping, not one per Page.
+
+        A round that began before a reload may end after it: its snapshot of a Page the
+        reload removed, or whose config it changed, is dropped, not stored.
+        """
         with self._lock:
-            updated = dict(self._snapshots)
-            updated.update((snapshot.page.id, snapshot) for snapshot in snapshots)
+            current = self._snapshots
+            wanted = [s for s in snapshots if (c := current.get(s.page.id)) is not None and _same_page(c, s)]
+            if not wanted:
+                return
+            updated = dict(current)
+            updated.update((snapshot.page.id, snapshot) for snapshot in wanted)
             self._snapshots = MappingProxyType(updated)
             self.changes.changed()
 
@@ -91,6 +99,10 @@ class SnapshotStore:
                 for page in pages
             })
             self.changes.changed()
+
+
+def _same_page(current: PageSnapshot, new: PageSnapshot) -> bool:
+    return current.page is new.page or current.page == new.page
 
 
 def _with_page(snapshot: PageSnapshot, page: PageConfig, forget_rejections: bool) -> PageSnapshot:

@@ -47,8 +47,9 @@ class StatusBoard:
     def read(self) -> StatusInputs:
         exporter = self.exporter
         snapshots = exporter.store.snapshots()
-        checker = exporter.token_checker
-        settings = exporter.settings
+        runtime = exporter.runtime  # taken once: the checker and settings of one config
+        checker = runtime.token_checker
+        settings = runtime.settings
         return StatusInputs(
             now=self.clock(),
             snapshots=snapshots,

@@ -12,7 +12,7 @@ from typing import Any
 from prometheus_client.core import Metric
 
 from exporter.changes import Changes
-from exporter.graph_client import GraphClient, GraphError
+from exporter.graph_client import ClientClosedError, GraphClient, GraphError
 from exporter.redact import Secret
 from exporter.token_validity import Evidence, TokenAnswers, token_valid
 
@@ -103,6 +103,8 @@ class TokenChecker:
         for token, pages in pages_of.items():
             try:
                 status = parse_token_info(self.client.debug_token(token, self.app_token), self.clock())
+            except ClientClosedError:
+                return  # a reload replaced this checker; the new one checks again
             except (GraphError, TokenInfoError) as exc:
                 log.error("token check failed", extra=  # noqa: TRY400 - no traceback wanted
                           {"page_ids": ",".join(pages), "error": str(exc)})

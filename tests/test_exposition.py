@@ -54,8 +54,9 @@ class Clock:
 def setup() -> tuple[SnapshotStore, ExpositionCache, CollectorRegistry, Clock]:
     clock = Clock()
     store = SnapshotStore()
-    store.put(snapshot("1", 7.0, name="Acme \u00e9"))
-    store.put(snapshot("2", 3.0))
+    first, second = snapshot("1", 7.0, name="Acme \u00e9"), snapshot("2", 3.0)
+    store.keep_only((first.page, second.page))
+    store.put_many((first, second))
     dynamic = CollectorRegistry()
     Gauge("messenger_insights_build_info", "Build.", ["version"], registry=dynamic).labels("1").set(1)
     cache = ExpositionCache(StaticRenderer(store, lambda: REFRESH, clock), dynamic, clock)

@@ -11,7 +11,7 @@ from types import MappingProxyType
 import pytest
 import requests
 
-from exporter.app import Exporter, Settings
+from exporter.app import Exporter
 from exporter.config import (
     Config,
     ConfigError,
@@ -34,6 +34,7 @@ from exporter.page_status import (
 )
 from exporter.redact import Secret
 from exporter.reloader import Reloader
+from exporter.runtime import Settings
 from exporter.scheduler import DueTimes
 from exporter.snapshots import ErrorInfo, PageSnapshot
 from exporter.status_board import StatusBoard
@@ -339,10 +340,10 @@ def test_board_reads_every_source_once() -> None:
     exporter = exporter_with_pages()
     due = DueTimes(60, clock=lambda: fx.NOW)
     due.take_due(["1"])
-    reloads = Reloader(exporter, lambda: exporter.settings, lambda: None)
+    reloads = Reloader(exporter, lambda: exporter.runtime.settings, lambda: None)
     board = StatusBoard(exporter, due=due, reloads=reloads, demo=True, clock=lambda: fx.NOW)
     before = board.generation()
-    exporter.store.put(PageSnapshot(exporter.pages["1"], attempted=True, up=True, last_success=fx.NOW))
+    exporter.store.put(PageSnapshot(exporter.runtime.pages["1"], attempted=True, up=True, last_success=fx.NOW))
     exporter.governor._pause("2", 600, "test")
     exporter.self_metrics.record_usage([UsageReport("app", "", {"call_count": 42.0})])
     inputs = board.read()
@@ -365,7 +366,7 @@ def test_reload_record_keeps_the_last_failure_until_a_reload_works() -> None:
     def load() -> Settings:
         if next(attempts) == "bad":
             raise ConfigError(["c.yaml:2:3: pages: bad"])
-        return exporter.settings
+        return exporter.runtime.settings
 
     reloads = Reloader(exporter, load, lambda: None)
     assert reloads.reload() is None

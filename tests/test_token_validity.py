@@ -11,10 +11,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from exporter.app import Exporter, Settings
+from exporter.app import Exporter
 from exporter.changes import Changes
 from exporter.config import load_text
 from exporter.redact import Secret
+from exporter.runtime import Settings
 from exporter.scheduler import TOKEN_RECHECK_JOB, RefreshScheduler
 from exporter.simulator import Scenario, Simulator
 from exporter.token_validity import (
@@ -167,8 +168,9 @@ def test_without_app_credentials_token_valid_is_exported_for_every_page_and_noth
 def test_with_app_credentials_a_190_is_rechecked_once_and_the_check_decides(simulator: Simulator) -> None:
     exporter = Exporter(settings(simulator.url, app_credentials=True))
     clock = Clock(time.time())
-    assert exporter.token_checker is not None
-    exporter.token_answers.clock = exporter.token_checker.clock = clock
+    checker = exporter.runtime.token_checker
+    assert checker is not None
+    exporter.token_answers.clock = checker.clock = clock
     exporter.check_tokens()
     clock.now += 1
     checks = simulator.request_count(kind="debug_token")
@@ -183,7 +185,7 @@ def test_with_app_credentials_a_190_is_rechecked_once_and_the_check_decides(simu
     exporter.recheck_tokens()
     assert simulator.request_count(kind="debug_token") == checks + 1, "one re-check, of that token only"
     assert valid(exporter) == {GOOD: 1.0, BAD: 0.0, OTHER: 1.0}
-    assert exporter.token_checker.statuses()[BAD].valid is False
+    assert checker.statuses()[BAD].valid is False
 
     # It keeps failing every refresh: no further re-check until the rate limit allows one.
     for _ in range(3):

@@ -25,6 +25,7 @@ def test_exposition_is_exactly_this() -> None:
     blocked = MetricSpec("page_messages_blocked_conversations_unique", baseline_days=0)
     page = PageConfig("42", "Acme", TokenSource(env="T"), (sent, blocked))
     store = SnapshotStore()
+    store.keep_only((page,))
     store.put(PageSnapshot(
         page=page,
         results=(
@@ -84,6 +85,7 @@ def test_stale_results_are_not_served() -> None:
     spec = MetricSpec("page_messages_sent")
     page = PageConfig("1", None, TokenSource(env="T"), (spec,))
     store = SnapshotStore()
+    store.keep_only((page,))
     data = MetricData.of("page_messages_sent", NOW, (), (((), 1.0),))
     store.put(PageSnapshot(page, (MetricResult(spec, NOW - 2701, data),), attempted=True))
     registry = CollectorRegistry()
