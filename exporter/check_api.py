@@ -24,7 +24,6 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from exporter.app import Settings
 from exporter.batch import MAX_BATCH_SIZE
 from exporter.check_api_fixes import (
     EXPIRY_WARNING_SECONDS,
@@ -50,6 +49,7 @@ from exporter.graph_client import (
 from exporter.insights_response import MetricData
 from exporter.redact import Secret
 from exporter.refresh import group_specs, query_for
+from exporter.runtime import Settings
 from exporter.self_metrics import SelfMetrics
 from exporter.token_check import TokenInfoError, TokenStatus, parse_token_info
 from exporter.token_validity import TOKEN_ERROR_CODE
