@@ -19,8 +19,10 @@ _HTML_ANCHOR = re.compile(r"<a\s+(?:name|id)=\"([^\"]+)\"")
 
 
 def markdown_files() -> list[Path]:
-    """README.md, CHANGELOG.md and every Markdown file under docs/."""
-    files = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted(DOCS.rglob("*.md"))]
+    """README.md, CHANGELOG.md, every Markdown file under docs/, and the READMEs beside the
+    code (bench/, deploy/kubernetes/)."""
+    files = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted(DOCS.rglob("*.md")),
+             ROOT / "bench" / "README.md", ROOT / "deploy" / "kubernetes" / "README.md"]
     return [path for path in files if path.exists()]
 
 
