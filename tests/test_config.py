@@ -13,6 +13,7 @@ from exporter.catalog import CATALOG
 from exporter.config import ConfigError, Window, load_file, load_text
 from exporter.credentials import resolve_tokens
 from exporter.redact import Secret
+from exporter.suggestions import close_matches
 
 CONFFILES = Path(__file__).parent / "conffiles"
 REPO = Path(__file__).parent.parent
@@ -68,6 +69,89 @@ pages:
     assert any(p.startswith("multi.yaml:5: pages[0].id:") for p in problems)
     assert any(p.startswith("multi.yaml:8: pages[1].metrics[0].name:") for p in problems)
     assert any(p.startswith("multi.yaml:10: pages[1].metrics[1].breakdowns[0]:") for p in problems)
+
+
+def test_problems_are_listed_in_file_order_whatever_the_section_order() -> None:
+    text = """
+pages:
+  - id: "1"
+    acces_token_env: ACME_TOKEN
+refresh:
+  interval: 15 minutes
+graph_api:
+  timout: 10s
+"""
+    with pytest.raises(ConfigError) as caught:
+        load_text(text, "order.yaml")
+    assert caught.value.problems == [
+        "order.yaml:4: pages[0].acces_token_env: unknown key (did you mean access_token_env?)",
+        "order.yaml:6: refresh.interval: '15 minutes' is not a duration (use Prometheus syntax such "
+        "as 30s, 15m, 1h, 7d)",
+        "order.yaml:8: graph_api.timout: unknown key (did you mean timeout?)",
+    ]
+
+
+def test_a_missing_section_is_reported_at_the_start_of_the_file() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_text("refresh:\n  interval: 0s\n", "start.yaml")
+    assert caught.value.problems == [
+        "start.yaml:1: pages: no Pages configured: list at least one under pages:",
+        "start.yaml:2: refresh.interval: '0s' is not a positive duration",
+    ]
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    # One letter off: the one close name, not the three others sharing its words.
+    ("page_messages_new_conversation_unique",
+     "unknown metric 'page_messages_new_conversation_unique'; did you mean "
+     "page_messages_new_conversations_unique? (to export a metric the catalog does not know, "
+     "give the entry its own help: text)"),
+    # Nothing close: every catalog name starts with page_messages_, which is no reason.
+    ("page_messages_spam",
+     "unknown metric 'page_messages_spam' (to export a metric the catalog does not know, give "
+     "the entry its own help: text)"),
+    ("page_messages_total_conversations",
+     "unknown metric 'page_messages_total_conversations' (to export a metric the catalog does "
+     "not know, give the entry its own help: text)"),
+])
+def test_an_unknown_metric_gets_a_suggestion_only_when_one_is_close(name: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_text(f"pages: [{{id: '1'}}]\nmetrics:\n  - {name}\n", "close.yaml")
+    assert caught.value.problems == [f"close.yaml:3: metrics[0].name: {message}"]
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("pages: [{id: '1', token: x}]\n", "c.yaml:1: pages[0].token: unknown key"),
+    ("pages: [{id: '1'}]\nrefresh: {stale: 1h}\n", "c.yaml:2: refresh.stale: unknown key"),
+    ("pages: [{id: '1'}]\nrefresh: {Interval: 1h}\n",
+     "c.yaml:2: refresh.Interval: unknown key (did you mean interval?)"),
+    ("pages: [{id: '1'}]\nmetrics: [{name: page_messages_sent, breakdowns: [channel]}]\n",
+     "c.yaml:2: metrics[0].breakdowns[0]: unknown breakdown 'channel'"),
+    ("pages: [{id: '1'}]\nmetrics: [{name: page_messages_sent, date_preset: last_7_days}]\n",
+     "c.yaml:2: metrics[0].date_preset: unknown date_preset 'last_7_days' (did you mean last_7d?)"),
+    ("pages: [{id: '1', access_token: X}]\n",
+     "c.yaml:1: pages[0].access_token: unknown key (did you mean access_token_env?)"),
+])
+def test_keys_and_words_get_a_suggestion_only_when_one_is_close(text: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_text(text, "c.yaml")
+    assert caught.value.problems == [problem]
+
+
+@pytest.mark.parametrize(("word", "close"), [
+    ("timout", ["timeout"]),  # one letter left out
+    ("intreval", ["interval"]),  # two letters swapped
+    ("max_concurency", ["max_concurrency"]),
+    ("Graph_API", ["graph_api"]),  # case is not a difference
+    ("page_messages_sentt", ["page_messages_sent"]),
+    ("page_messages_read", ["page_messages_read_ratio"]),  # shortened
+    ("page_messages_spam", []),  # shares a prefix with everything, and nothing else
+    ("ids", ["id"]),
+    ("xyz", []),
+])
+def test_close_matches_are_typos_or_shortenings(word: str, close: list[str]) -> None:
+    choices = ["id", "timeout", "interval", "max_concurrency", "graph_api", *CATALOG]
+    assert close_matches(word, choices, limit=1) == close
 
 
 def test_defaults_when_only_pages_are_given() -> None:
