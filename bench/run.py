@@ -1315,8 +1315,9 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--interval", default="15m", help="refresh.interval to write (default 15m)")
     parser.add_argument("--crossed", action="store_true",
                         help="the three breakdown metrics by channel x topic in one entry, not by each")
-    parser.add_argument("--distinct-tokens", action="store_true",
-                        help="give every Page its own token (a file each) instead of one shared token")
+    parser.add_argument("--distinct-tokens", action=argparse.BooleanOptionalAction, default=True,
+                        help="give every Page its own token (a file each; the default) instead of one "
+                             "shared token, which the simulator, like Meta, refuses to all Pages but one")
     parser.add_argument("--refresh-timeout", type=float, default=300.0,
                         help="seconds to wait for the daemon's full refresh (default 300)")
     parser.add_argument("--once-timeout", type=float, default=300.0, help="seconds --once may take (default 300)")

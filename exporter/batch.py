@@ -1,8 +1,12 @@
 """Graph API batch requests: many insights operations in one POST, and their answers.
 
-Each operation carries its own Page token (and appsecret_proof) in its `body`, inside the
-POST body: never in a URL. The answer is a JSON array in request order; `null` means
-that operation timed out.
+Meta's batch reference: "GET and DELETE operations can only have `relative_url` and
+`method` fields" (a `body` on a GET is not read), and each operation may name its own token
+"as a query string or form post parameter", the top-level token being only the fallback.
+So every GET operation carries all its parameters, its Page token and appsecret_proof
+included, in the query of its `relative_url`. That `relative_url` travels inside the POST
+body (the `batch` form field): the token is in no request line. The answer is a JSON array
+in request order; `null` means that operation timed out.
 """
 
 from __future__ import annotations
@@ -31,17 +35,12 @@ def batch_form(
     proof: Callable[[Secret], str | None],
 ) -> dict[str, str]:
     """The form fields of a batch POST for (relative path, params, token) operations."""
-    batch = []
-    for path, params, token in operations:
-        credentials = {"access_token": token.reveal()}
-        if (op_proof := proof(token)) is not None:
-            credentials["appsecret_proof"] = op_proof
-        batch.append({
-            "method": "GET",
-            "relative_url": f"{path}?{urlencode(params)}",
-            "body": urlencode(credentials),
-        })
-    # The API wants a token at the top level too; any of the operations' will do.
+    batch = [
+        {"method": "GET", "relative_url": relative_url(path, {**params, **_credentials(token, proof)})}
+        for path, params, token in operations
+    ]
+    # The API requires a token at the top level too. Every operation names its own, so the
+    # top-level one is only a fallback that none of them should need; the first will do.
     top_token = operations[0][2]
     form = {"access_token": top_token.reveal(), "batch": json.dumps(batch, separators=(",", ":")),
             "include_headers": "true"}
@@ -53,14 +52,30 @@ def batch_form(
 def debug_token_form(input_token: Secret, app_token: Secret, proof: str | None) -> dict[str, str]:
     """/debug_token as a one-operation batch, so the Page token travels in the POST body:
     the endpoint takes it only as the `input_token` parameter, which would otherwise be in
-    the URL."""
-    operation = {"method": "GET", "relative_url": "debug_token",
-                 "body": urlencode({"input_token": input_token.reveal()})}
+    the URL. The operation has no token of its own: it runs with the top-level app token
+    and its appsecret_proof."""
+    operation = {"method": "GET",
+                 "relative_url": relative_url("debug_token", {"input_token": input_token.reveal()})}
     form = {"access_token": app_token.reveal(), "batch": json.dumps([operation]),
             "include_headers": "true"}
     if proof is not None:
         form["appsecret_proof"] = proof
     return form
+
+
+def relative_url(path: str, params: dict[str, str]) -> str:
+    """An operation's `relative_url`: its path and every parameter, as a GET's URL has them.
+
+    It holds tokens: it belongs in the POST body only, never in a log line (the scrubber
+    removes relative_url values wherever they appear)."""
+    return f"{path}?{urlencode(params)}"
+
+
+def _credentials(token: Secret, proof: Callable[[Secret], str | None]) -> dict[str, str]:
+    credentials = {"access_token": token.reveal()}
+    if (token_proof := proof(token)) is not None:
+        credentials["appsecret_proof"] = token_proof
+    return credentials
 
 
 def parse_batch_answer(document: Any, count: int) -> list[OperationAnswer | None]:

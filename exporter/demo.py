@@ -75,4 +75,8 @@ def start_demo() -> tuple[Config, dict[str, Secret], Simulator]:
     simulator.set_scenario(DEMO_SPIKING_PAGE, DEMO_SPIKE)
     simulator.start()
     config, tokens = demo_config(simulator.url)
+    # Each demo Page reads with its own token, as against Meta: the simulator refuses any
+    # other Page's.
+    for page_id, token in tokens.items():
+        simulator.set_page_token(page_id, token.reveal())
     return config, tokens, simulator

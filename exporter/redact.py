@@ -2,7 +2,9 @@
 
 Configured tokens are registered here when they are read; anything shaped like a
 credential parameter (`access_token=…`, `Bearer …`) is removed as well, since Graph API
-paging and error URLs echo the token they were called with.
+paging and error URLs echo the token they were called with. So is every batch operation's
+`relative_url` whole, in any of the forms it takes (JSON, JSON inside JSON, a Python repr,
+the url-encoded form body): it carries its operation's Page token and appsecret_proof.
 """
 
 from __future__ import annotations
@@ -17,6 +19,22 @@ _CREDENTIAL_PATTERNS = re.compile(
     r"(?P<key>(?:access_token|input_token|appsecret_proof|client_secret|fb_exchange_token)"
     r"(?:=|%3D|\"\s*:\s*\"|'\s*:\s*'))(?P<value>[^&\s\"'<>]+)"
     r"|(?P<scheme>\b(?:Bearer|OAuth)\s+)(?P<token>[A-Za-z0-9._~+/=|-]{16,})",
+    re.IGNORECASE,
+)
+
+# A batch operation's relative_url, whole: its value runs to the closing quote of the form
+# it is written in (JSON, JSON inside a JSON string, a Python repr, the url-encoded form
+# body), since the URL itself contains `&`; as a field (`relative_url=…`, quoted or not, as
+# logfmt writes it), to the end of the field.
+_RELATIVE_URLS = re.compile(
+    r"(?P<key>relative_url"
+    r"(?:(?P<json>\"\s*:\s*\")|(?P<nested>\\\"\s*:\s*\\\")|(?P<repr>'\s*:\s*')"
+    r"|(?P<encoded>%22%3A(?:\+|%20)*%22)|(?P<field>=)))"
+    r"(?(json)[^\"\\]*(?:\\.[^\"\\]*)*"
+    r"|(?(nested)(?:[^\\]|\\(?!\"))*"
+    r"|(?(repr)[^']*"
+    r"|(?(encoded)(?:(?!%22)[^\s&])*"
+    r"|(?:\"[^\"]*\"|[^\s\"'<>]*)))))",
     re.IGNORECASE,
 )
 
@@ -71,13 +89,18 @@ class Scrubber:
                 ordered = sorted(self._secrets, key=len, reverse=True)
                 pattern = re.compile("|".join(map(re.escape, ordered)) if ordered else r"(?!)")
                 self._pattern = pattern
-        return _CREDENTIAL_PATTERNS.sub(_redact_match, pattern.sub(REDACTED, text))
+        text = _RELATIVE_URLS.sub(_redact_relative_url, pattern.sub(REDACTED, text))
+        return _CREDENTIAL_PATTERNS.sub(_redact_match, text)
 
 
 def _redact_match(match: re.Match[str]) -> str:
     if match.group("key") is not None:
         return match.group("key") + REDACTED
     return match.group("scheme") + REDACTED
+
+
+def _redact_relative_url(match: re.Match[str]) -> str:
+    return match.group("key") + REDACTED
 
 
 SCRUBBER = Scrubber()

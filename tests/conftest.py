@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,6 +120,18 @@ class RunningExporter:
         return stop_process(self.process)
 
 
+def token_env(page_id: str) -> str:
+    """The environment variable of a Page's own token in configs that give every Page one."""
+    return f"PAGE_TOKEN_{page_id}"
+
+
+def own_tokens(canary: str, pages: Iterable[str]) -> dict[str, str]:
+    """Every Page's own token, in token_env(page): the canary with the Page id appended, so a
+    search for the canary finds any of them. Against Meta (and the simulator) a Page token
+    reads its own Page's insights only."""
+    return {token_env(page): f"{canary}-{page}" for page in pages}
+
+
 def exporter_env(**tokens: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_TOKEN")}
     env.update(tokens)
@@ -188,7 +200,7 @@ def expected_from_simulator(  # noqa: PLR0917 - reads like the query it makes
     if breakdowns:
         params["breakdown"] = ",".join(breakdowns)
     response = requests.get(f"{sim.url}/v24.0/{page_id}/insights", params=params,
-                            headers={"Authorization": "Bearer oracle-token"}, timeout=10)
+                            headers={"Authorization": f"Bearer oracle-token-{page_id}"}, timeout=10)
     response.raise_for_status()
     (entry,) = response.json()["data"]
 

@@ -8,13 +8,13 @@ from collections.abc import Callable
 
 from exporter.scheduler import DueTimes, next_due, phase_of
 from exporter.simulator import Scenario, Simulator
-from tests.conftest import RunningExporter, exporter_env, wait_until
+from tests.conftest import RunningExporter, exporter_env, own_tokens, token_env, wait_until
 
 TOKEN = "EAAB-canary-batching-2b2b"
 
 
 def config(url: str, pages: list[str], extra: str = "", interval: str = "1h") -> str:
-    listed = ", ".join(f'{{id: "{p}"}}' for p in pages)
+    listed = ", ".join(f'{{id: "{p}", access_token_env: {token_env(p)}}}' for p in pages)
     return (f"graph_api: {{base_url: '{url}', max_retries: 1{extra}}}\nrefresh: {{interval: {interval}}}\n"
             f"pages: [{listed}]\n"
             "metrics: [page_messages_new_conversations_unique, page_messages_sent, "
@@ -25,7 +25,7 @@ PAGES = [str(8000000000 + i) for i in range(60)]
 
 
 def test_round_trips_are_the_minimum(simulator: Simulator, start_exporter: Callable[..., RunningExporter]) -> None:
-    exporter = start_exporter(config(simulator.url, PAGES), env=exporter_env(META_PAGE_TOKEN=TOKEN))
+    exporter = start_exporter(config(simulator.url, PAGES), env=exporter_env(**own_tokens(TOKEN, PAGES)))
     operations = len(PAGES) * 2  # two groups per Page
     assert simulator.request_count() == operations
     assert simulator.http_request_count() == math.ceil(operations / 50)
@@ -41,7 +41,7 @@ def test_per_operation_errors_timeouts_and_rejections(
     simulator.set_scenario(bad, Scenario("invalid_token"))
     simulator.set_scenario(late, Scenario("batch_timeout", {"times": 1}))
     simulator.set_scenario(retired, Scenario("retired_metric", {"metrics": ["page_messages_sent"]}))
-    exporter = start_exporter(config(simulator.url, PAGES[:10]), env=exporter_env(META_PAGE_TOKEN=TOKEN))
+    exporter = start_exporter(config(simulator.url, PAGES[:10]), env=exporter_env(**own_tokens(TOKEN, PAGES)))
     scrape = exporter.scrape()
     assert scrape.get("messenger_insights_up", page_id=bad) == 0
     assert scrape.get("messenger_insights_api_errors_total", code="190") == 2  # its two operations
@@ -62,7 +62,7 @@ def test_usage_headers_of_an_operation_pause_its_page(
     hot = PAGES[3]
     simulator.set_scenario(hot, Scenario("usage", {"call_count": 95}))
     exporter = start_exporter(config(simulator.url, PAGES[:5], interval="2s"),
-                              env=exporter_env(META_PAGE_TOKEN=TOKEN))
+                              env=exporter_env(**own_tokens(TOKEN, PAGES)))
     first = simulator.request_count(hot)
     scrape = exporter.scrape()
     assert (scrape.get("messenger_insights_throttled_until_timestamp_seconds", page_id=hot) or 0) > 0

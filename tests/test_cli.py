@@ -16,10 +16,20 @@ import requests
 from exporter import __version__
 from exporter.demo import DEMO_PAGES
 from exporter.simulator import Scenario, Simulator
-from tests.conftest import RunningExporter, Scrape, exporter_env, free_port, wait_until
+from tests.conftest import (
+    RunningExporter,
+    Scrape,
+    exporter_env,
+    free_port,
+    own_tokens,
+    token_env,
+    wait_until,
+)
 
 REPO = Path(__file__).parent.parent
 TOKEN = "EAAB-canary-cli-9d2f40"
+# The Pages of small_config: each reads with its own token (own_tokens).
+PAGES = ("5000000001", "5000000002")
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -29,7 +39,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) 
 
 def small_config(tmp_path: Path, url: str, pages: tuple[str, ...]) -> Path:
     path = tmp_path / "config.yaml"
-    page_list = ", ".join(f'{{id: "{p}"}}' for p in pages)
+    page_list = ", ".join(f'{{id: "{p}", access_token_env: {token_env(p)}}}' for p in pages)
     path.write_text(f"graph_api: {{base_url: '{url}', max_retries: 0}}\npages: [{page_list}]\n"
                     "metrics: [page_messages_new_conversations_unique, page_messages_sent]\n")
     return path
@@ -74,7 +84,7 @@ def test_default_config_file_is_config_yaml(tmp_path: Path) -> None:
 
 def test_once_prints_the_exposition_and_exits_0(tmp_path: Path, simulator: Simulator) -> None:
     config = small_config(tmp_path, simulator.url, ("5000000001", "5000000002"))
-    result = run_cli(f"--config.file={config}", "--once", env=exporter_env(META_PAGE_TOKEN=TOKEN))
+    result = run_cli(f"--config.file={config}", "--once", env=exporter_env(**own_tokens(TOKEN, PAGES)))
     assert result.returncode == 0, result.stderr
     scrape = Scrape.parse(result.stdout)
     assert scrape.get("messenger_insights_up", page_id="5000000001") == 1
@@ -86,7 +96,7 @@ def test_once_prints_the_exposition_and_exits_0(tmp_path: Path, simulator: Simul
 def test_once_exits_1_when_a_page_fails(tmp_path: Path, simulator: Simulator) -> None:
     simulator.set_scenario("5000000002", Scenario("expired_token"))
     config = small_config(tmp_path, simulator.url, ("5000000001", "5000000002"))
-    result = run_cli(f"--config.file={config}", "--once", env=exporter_env(META_PAGE_TOKEN=TOKEN))
+    result = run_cli(f"--config.file={config}", "--once", env=exporter_env(**own_tokens(TOKEN, PAGES)))
     assert result.returncode == 1
     scrape = Scrape.parse(result.stdout)
     assert scrape.get("messenger_insights_up", page_id="5000000001") == 1
@@ -98,7 +108,7 @@ def test_json_logs(tmp_path: Path, simulator: Simulator) -> None:
     simulator.set_scenario("5000000001", Scenario("invalid_token"))
     config = small_config(tmp_path, simulator.url, ("5000000001",))
     result = run_cli(f"--config.file={config}", "--once", "--log.format=json",
-                     env=exporter_env(META_PAGE_TOKEN=TOKEN))
+                     env=exporter_env(**own_tokens(TOKEN, PAGES)))
     records = [json.loads(line) for line in result.stderr.splitlines()]
     failure = next(r for r in records if r["msg"] == "Graph API request failed")
     assert failure["level"] == "error"
@@ -140,7 +150,7 @@ def test_sigint_stops_cleanly(simulator: Simulator, start_exporter: Callable[...
 def test_bad_listen_address_exits_1(tmp_path: Path, simulator: Simulator, address: str) -> None:
     config = small_config(tmp_path, simulator.url, ("1",))
     result = run_cli(f"--config.file={config}", f"--web.listen-address={address}",
-                     env=exporter_env(META_PAGE_TOKEN=TOKEN))
+                     env=exporter_env(**own_tokens(TOKEN, ("1",))))
     assert result.returncode == 1
     assert "listen address" in result.stderr and "Traceback" not in result.stderr
 
@@ -152,7 +162,7 @@ def test_port_in_use_exits_1(tmp_path: Path, simulator: Simulator) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         result = run_cli(f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
-                         env=exporter_env(META_PAGE_TOKEN=TOKEN))
+                         env=exporter_env(**own_tokens(TOKEN, ("1",))))
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
 

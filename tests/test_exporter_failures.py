@@ -9,10 +9,11 @@ from collections.abc import Callable
 import requests
 
 from exporter.simulator import Scenario, Simulator
-from tests.conftest import RunningExporter, Scrape, exporter_env, wait_until
+from tests.conftest import RunningExporter, Scrape, exporter_env, own_tokens, token_env, wait_until
 
 TOKEN = "EAAB-canary-failures-51c0de"
 GOOD, BAD_TOKEN, FAILING = "3000000001", "3000000002", "3000000003"
+ALL_PAGES = (GOOD, BAD_TOKEN, FAILING)
 
 METRICS = """
 metrics:
@@ -24,7 +25,7 @@ metrics:
 
 def config(url: str, pages: list[str], *, interval: str = "1s", stale_after: str | None = None,
            retries: int = 0, metrics: str = METRICS) -> str:
-    page_list = "\n".join(f'  - id: "{page}"' for page in pages)
+    page_list = "\n".join(f'  - {{id: "{page}", access_token_env: {token_env(page)}}}' for page in pages)
     stale = f"stale_after: {stale_after}" if stale_after else ""
     return f"""
 graph_api:
@@ -60,7 +61,7 @@ def test_bad_token_and_failing_page_do_not_touch_the_good_page(
     simulator.set_scenario(BAD_TOKEN, Scenario("invalid_token"))
     simulator.set_scenario(FAILING, Scenario("transient", {"status": 503}))
     exporter = start_exporter(config(simulator.url, [GOOD, BAD_TOKEN, FAILING], interval="30s"),
-                              env=exporter_env(META_PAGE_TOKEN=TOKEN))
+                              env=exporter_env(**own_tokens(TOKEN, ALL_PAGES)))
     scrape = exporter.scrape()
     assert up(scrape, GOOD) == 1
     assert up(scrape, BAD_TOKEN) == 0
@@ -85,7 +86,7 @@ def test_transient_errors_are_retried_within_the_refresh(
 ) -> None:
     simulator.set_scenario(FAILING, Scenario("transient", {"times": 2}))
     exporter = start_exporter(config(simulator.url, [FAILING], interval="30s", retries=3),
-                              env=exporter_env(META_PAGE_TOKEN=TOKEN))
+                              env=exporter_env(**own_tokens(TOKEN, ALL_PAGES)))
     scrape = exporter.scrape()
     assert up(scrape, FAILING) == 1
     assert simulator.request_count(FAILING) == 3
@@ -99,7 +100,7 @@ def test_retired_metric_is_isolated_and_not_asked_for_again(
 ) -> None:
     simulator.set_scenario(GOOD, Scenario("retired_metric", {"metrics": ["page_messages_sent"]}))
     exporter = start_exporter(config(simulator.url, [GOOD], interval="1s"),
-                              env=exporter_env(META_PAGE_TOKEN=TOKEN))
+                              env=exporter_env(**own_tokens(TOKEN, ALL_PAGES)))
     scrape = exporter.scrape()
     assert up(scrape, GOOD) == 1
     assert scrape.get("messenger_insights_metric_rejected", page_id=GOOD, metric="page_messages_sent") == 1
@@ -126,7 +127,7 @@ def test_failed_refresh_keeps_values_until_stale_after_then_drops_them(
     simulator: Simulator, start_exporter: Callable[..., RunningExporter]
 ) -> None:
     exporter = start_exporter(config(simulator.url, [GOOD, FAILING], interval="1s", stale_after="4s"),
-                              env=exporter_env(META_PAGE_TOKEN=TOKEN))
+                              env=exporter_env(**own_tokens(TOKEN, ALL_PAGES)))
     before = exporter.scrape()
     value = new_conversations(before, FAILING)
     assert value is not None
@@ -149,7 +150,7 @@ def test_series_the_api_stops_returning_disappear(
     simulator: Simulator, start_exporter: Callable[..., RunningExporter]
 ) -> None:
     exporter = start_exporter(config(simulator.url, [GOOD, FAILING], interval="1s"),
-                              env=exporter_env(META_PAGE_TOKEN=TOKEN))
+                              env=exporter_env(**own_tokens(TOKEN, ALL_PAGES)))
     assert new_conversations(exporter.scrape(), GOOD) is not None
     simulator.set_scenario(GOOD, Scenario("empty"))
     scrape = exporter.wait_for(lambda s: new_conversations(s, GOOD) is None, what="series to vanish")
@@ -162,13 +163,14 @@ def test_series_the_api_stops_returning_disappear(
 def test_garbage_and_tokens_in_error_bodies_are_handled_and_scrubbed(
     simulator: Simulator, start_exporter: Callable[..., RunningExporter]
 ) -> None:
-    echo = json.dumps({"error": {"message": f"Invalid OAuth access token {TOKEN} "
-                                 f"(see https://graph.facebook.com/x?access_token={TOKEN})",
+    echoed = own_tokens(TOKEN, [BAD_TOKEN])[token_env(BAD_TOKEN)]  # the Page's own token
+    echo = json.dumps({"error": {"message": f"Invalid OAuth access token {echoed} "
+                                 f"(see https://graph.facebook.com/x?access_token={echoed})",
                                  "type": "OAuthException", "code": 190}})
     simulator.set_scenario(BAD_TOKEN, Scenario("body", {"status": 400, "body": echo}))
     simulator.set_scenario(FAILING, Scenario("garbage"))
     exporter = start_exporter(config(simulator.url, [GOOD, BAD_TOKEN, FAILING], interval="30s"),
-                              env=exporter_env(META_PAGE_TOKEN=TOKEN))
+                              env=exporter_env(**own_tokens(TOKEN, ALL_PAGES)))
     scrape = exporter.scrape()
     assert up(scrape, GOOD) == 1
     assert up(scrape, BAD_TOKEN) == 0 and up(scrape, FAILING) == 0
@@ -183,7 +185,7 @@ def test_unreachable_api_is_a_network_error(start_exporter: Callable[..., Runnin
     from tests.conftest import free_port
 
     exporter = start_exporter(config(f"http://127.0.0.1:{free_port()}", [GOOD], interval="30s"),
-                              env=exporter_env(META_PAGE_TOKEN=TOKEN))
+                              env=exporter_env(**own_tokens(TOKEN, ALL_PAGES)))
     scrape = exporter.scrape()
     assert up(scrape, GOOD) == 0
     assert scrape.get("messenger_insights_api_errors_total", code="network") == 1

@@ -10,7 +10,13 @@ import requests
 
 from exporter.catalog import CATALOG, exported_name
 from exporter.simulator import Scenario, Simulator
-from tests.conftest import RunningExporter, expected_from_simulator, exporter_env
+from tests.conftest import (
+    RunningExporter,
+    expected_from_simulator,
+    exporter_env,
+    own_tokens,
+    token_env,
+)
 
 TOKEN = "EAAB-canary-values-7f3a9c"
 PAGE_A = "1111111111"
@@ -25,7 +31,9 @@ refresh:
 pages:
   - id: "{a}"
     name: Acme Store
+    access_token_env: PAGE_TOKEN_{a}
   - id: {b}
+    access_token_env: PAGE_TOKEN_{b}
 metrics:
   - name: page_messages_new_conversations_unique
   - name: page_messages_blocked_conversations_unique
@@ -60,7 +68,7 @@ PLAIN = [
 
 def run(simulator: Simulator, start_exporter: Callable[..., RunningExporter]) -> RunningExporter:
     config = CONFIG.format(url=simulator.url, a=PAGE_A, b=PAGE_B)
-    return start_exporter(config, env=exporter_env(META_PAGE_TOKEN=TOKEN))
+    return start_exporter(config, env=exporter_env(**own_tokens(TOKEN, (PAGE_A, PAGE_B))))
 
 
 def test_values_and_labels_match_the_api(
@@ -124,16 +132,17 @@ def test_help_type_and_self_metrics(simulator: Simulator, start_exporter: Callab
         "no sample may carry a timestamp")
 
 
-@pytest.mark.parametrize(("batch_size", "token_source"), [(50, "body"), (1, "header")])
+@pytest.mark.parametrize(("batch_size", "token_source"), [(50, "relative_url"), (1, "header")])
 def test_one_operation_per_group_and_the_token_never_in_a_url(
     simulator: Simulator, start_exporter: Callable[..., RunningExporter], batch_size: int, token_source: str
 ) -> None:
     config = CONFIG.format(url=simulator.url, a=PAGE_A, b=PAGE_B).replace(
         "  timeout: 5s", f"  timeout: 5s\n  batch_size: {batch_size}")
-    exporter = start_exporter(config, env=exporter_env(META_PAGE_TOKEN=TOKEN))
+    exporter = start_exporter(config, env=exporter_env(**own_tokens(TOKEN, (PAGE_A, PAGE_B))))
     recorded = [r for r in simulator.requests() if r.page_id == PAGE_A]
     assert len(recorded) == 5
-    # "body": in the operation's body inside the POST; "header": Authorization. Never "query".
+    # "relative_url": in the operation's relative_url, inside the POST body; "header":
+    # Authorization. Never "query" (a URL), nor "batch" (the top-level fallback token).
     assert {r.token_source for r in recorded} == {token_source}
     # Both Pages' ten operations: one batch, or ten GETs.
     assert simulator.http_request_count() == (1 if batch_size > 1 else 10)
@@ -153,7 +162,7 @@ def test_baselines_from_the_same_request(
     simulator.set_scenario(PAGE_B, Scenario("spike"))
     config = f"""
 graph_api: {{base_url: "{simulator.url}"}}
-pages: [{{id: "{PAGE_A}"}}, {{id: "{PAGE_B}"}}]
+pages: [{{id: "{PAGE_A}", access_token_env: {token_env(PAGE_A)}}}, {{id: "{PAGE_B}", access_token_env: {token_env(PAGE_B)}}}]
 metrics:
   - name: page_messages_blocked_conversations_unique
   - name: page_messages_reported_conversations_unique
@@ -163,7 +172,7 @@ metrics:
   - name: page_messages_sent
     period: week
 """
-    exporter = start_exporter(config, env=exporter_env(META_PAGE_TOKEN=TOKEN))
+    exporter = start_exporter(config, env=exporter_env(**own_tokens(TOKEN, (PAGE_A, PAGE_B))))
     scrape = exporter.scrape()
     for page in (PAGE_A, PAGE_B):
         for metric, days in (("page_messages_blocked_conversations_unique", 7),
@@ -197,5 +206,5 @@ def _daily_values(simulator: Simulator, page: str, metric: str, days: int) -> li
     answer = requests.get(f"{simulator.url}/v24.0/{page}/insights",
                           params={"metric": metric, "period": "day", "since": str(now - days * 86400),
                                   "until": str(now)},
-                          headers={"Authorization": "Bearer oracle-token"}, timeout=10).json()
+                          headers={"Authorization": f"Bearer oracle-token-{page}"}, timeout=10).json()
     return [float(row["value"]) for row in answer["data"][0]["values"]]

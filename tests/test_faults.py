@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -32,7 +32,15 @@ import pytest
 import requests
 
 from exporter.simulator import Scenario, Simulator
-from tests.conftest import Labels, RunningExporter, Scrape, exporter_env, free_port
+from tests.conftest import (
+    Labels,
+    RunningExporter,
+    Scrape,
+    exporter_env,
+    free_port,
+    own_tokens,
+    token_env,
+)
 from tests.faultkit import (
     BLOCKED,
     FAULTS,
@@ -72,15 +80,16 @@ refresh:
   interval: 1s
   stale_after: {stale_after}
 pages:
-{page_list(pages)}
+{page_list(pages, token_env)}
 metrics:
   - {NEW}
   - {BLOCKED}
 """
 
 
-def env() -> dict[str, str]:
-    return exporter_env(META_PAGE_TOKEN=TOKEN)
+def env(pages: Iterable[str]) -> dict[str, str]:
+    """Each Page's own token (a Page token reads no other Page), all with the canary in them."""
+    return exporter_env(**own_tokens(TOKEN, pages))
 
 
 def control_untouched(control: str, values: PAGE_VALUES) -> Invariant:
@@ -229,7 +238,7 @@ def rate_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RateWorld]:
     for limit in LIMITS:
         if limit.app_wide:
             pages[limit.process] = (limit.page, str(int(limit.page) + 1))
-    exporters = {name: launch(directory, name, rate_config(simulator.url, listed), env())
+    exporters = {name: launch(directory, name, rate_config(simulator.url, listed), env(listed))
                  for name, listed in pages.items()}
     try:
         baseline: dict[str, PAGE_VALUES] = {}
@@ -334,7 +343,7 @@ def fault_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultWorld
     simulator.start()
     pages = (CONTROL, *FAULT_PAGE.values())
     # stale_after beyond the module's length: the faults begin together and last a while.
-    exporter = launch(directory, "faults", config(simulator.url, pages, stale_after="10m"), env())
+    exporter = launch(directory, "faults", config(simulator.url, pages, stale_after="10m"), env(pages))
     try:
         exporter.wait_ready()
         scrape = exporter.wait_for(partial(all_up, pages=pages), what="every Page up")
@@ -431,7 +440,7 @@ def test_connection_refused_while_the_api_is_down_then_back(tmp_path: Path) -> N
     simulator = Simulator(port=port, now=clock)
     simulator.start()
     pages = ["4600000001", "4600000002"]
-    exporter = launch(tmp_path, "refused", config(simulator.url, pages), env())
+    exporter = launch(tmp_path, "refused", config(simulator.url, pages), env(pages))
     try:
         exporter.wait_ready()
         watch = Watch(exporter, SECRETS)
@@ -466,7 +475,7 @@ def test_error_100_rejects_the_metric_and_the_page_stays_up(tmp_path: Path) -> N
     simulator = Simulator(now=SteadyClock())
     simulator.start()
     control, page = "4700000000", "4700000001"
-    exporter = launch(tmp_path, "rejected", config(simulator.url, [control, page]), env())
+    exporter = launch(tmp_path, "rejected", config(simulator.url, [control, page]), env([control, page]))
     try:
         exporter.wait_ready()
         watch = Watch(exporter, SECRETS)

@@ -11,14 +11,14 @@ from pathlib import Path
 import requests
 
 from exporter.simulator import Scenario, Simulator
-from tests.conftest import RunningExporter, Scrape, exporter_env, wait_until
+from tests.conftest import RunningExporter, Scrape, exporter_env, own_tokens, token_env, wait_until
 
 TOKEN = "EAAB-canary-lifecycle-4411"
 A, B, C = "6000000001", "6000000002", "6000000003"
 
 
 def config(url: str, pages: tuple[str, ...], interval: str = "1h") -> str:
-    listed = ", ".join(f'{{id: "{p}"}}' for p in pages)
+    listed = ", ".join(f'{{id: "{p}", access_token_env: {token_env(p)}}}' for p in pages)
     return (f"graph_api: {{base_url: '{url}', max_retries: 0}}\nrefresh: {{interval: {interval}}}\n"
             f"pages: [{listed}]\nmetrics: [page_messages_new_conversations_unique, page_messages_sent]\n")
 
@@ -35,7 +35,7 @@ def config_path(exporter: RunningExporter) -> Path:
 def test_sighup_reload_drops_removed_pages_keeps_kept_ones_and_adds_new_ones(
     simulator: Simulator, start_exporter: Callable[..., RunningExporter]
 ) -> None:
-    exporter = start_exporter(config(simulator.url, (A, B)), env=exporter_env(META_PAGE_TOKEN=TOKEN))
+    exporter = start_exporter(config(simulator.url, (A, B)), env=exporter_env(**own_tokens(TOKEN, (A, B, C))))
     before = exporter.scrape()
     value_a = new_conversations(before, A)
     assert value_a is not None and new_conversations(before, B) is not None
@@ -70,7 +70,7 @@ def test_sighup_reload_drops_removed_pages_keeps_kept_ones_and_adds_new_ones(
 def test_bad_reload_keeps_the_old_config_and_says_why(
     simulator: Simulator, start_exporter: Callable[..., RunningExporter]
 ) -> None:
-    exporter = start_exporter(config(simulator.url, (A,)), env=exporter_env(META_PAGE_TOKEN=TOKEN))
+    exporter = start_exporter(config(simulator.url, (A,)), env=exporter_env(**own_tokens(TOKEN, (A, B, C))))
     loaded_at = exporter.scrape().get("messenger_insights_config_last_reload_success_timestamp_seconds")
     assert loaded_at is not None and loaded_at > 1.7e9
     config_path(exporter).write_text("pages: [{id: not-a-number}]\n")
@@ -95,7 +95,7 @@ def test_reload_asks_again_for_a_rejected_metric(
     simulator: Simulator, start_exporter: Callable[..., RunningExporter]
 ) -> None:
     simulator.set_scenario(A, Scenario("retired_metric", {"metrics": ["page_messages_sent"]}))
-    exporter = start_exporter(config(simulator.url, (A,), interval="2s"), env=exporter_env(META_PAGE_TOKEN=TOKEN))
+    exporter = start_exporter(config(simulator.url, (A,), interval="2s"), env=exporter_env(**own_tokens(TOKEN, (A, B, C))))
     assert exporter.scrape().get("messenger_insights_metric_rejected", page_id=A, metric="page_messages_sent") == 1
     simulator.clear_scenario(A)  # Meta brings the metric back; only a reload asks before 24h
     time.sleep(2.5)
@@ -114,7 +114,7 @@ def test_sigterm_waits_a_bounded_time_for_requests_in_flight(
 ) -> None:
     simulator.set_scenario(B, Scenario("slow", {"seconds": 60}))
     exporter = start_exporter(config(simulator.url, (A, B), interval="1s"),
-                              env=exporter_env(META_PAGE_TOKEN=TOKEN), wait_ready=False)
+                              env=exporter_env(**own_tokens(TOKEN, (A, B, C))), wait_ready=False)
     wait_until(lambda: simulator.request_count(B) > 0, what="a slow request in flight")
     started = time.monotonic()
     exporter.process.send_signal(signal.SIGTERM)

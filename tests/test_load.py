@@ -9,7 +9,7 @@ from collections.abc import Callable
 import requests
 
 from exporter.simulator import Simulator
-from tests.conftest import RunningExporter, exporter_env
+from tests.conftest import RunningExporter, exporter_env, own_tokens, token_env
 
 CLIENTS = 50
 SCRAPES_PER_CLIENT = 20
@@ -18,10 +18,11 @@ SCRAPES_PER_CLIENT = 20
 def test_fifty_concurrent_scrapes_during_refreshes(
     simulator: Simulator, start_exporter: Callable[..., RunningExporter]
 ) -> None:
-    pages = ", ".join(f'{{id: "{7000000000 + i}"}}' for i in range(20))
+    ids = [str(7000000000 + i) for i in range(20)]
+    pages = ", ".join(f'{{id: "{page}", access_token_env: {token_env(page)}}}' for page in ids)
     exporter = start_exporter(
         f"graph_api: {{base_url: '{simulator.url}'}}\nrefresh: {{interval: 1s}}\npages: [{pages}]\n",
-        env=exporter_env(META_PAGE_TOKEN="EAAB-canary-load-0001"),
+        env=exporter_env(**own_tokens("EAAB-canary-load-0001", ids)),
     )
     requests_before = simulator.request_count()
     failures: list[str] = []

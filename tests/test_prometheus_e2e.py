@@ -29,7 +29,9 @@ from tests.conftest import (
     Scrape,
     exporter_env,
     free_port,
+    own_tokens,
     stop_process,
+    token_env,
     wait_until,
 )
 from tests.monitoring import (
@@ -121,8 +123,8 @@ def simulator() -> Iterator[Simulator]:
 def page_entry(page_id: str, name: str) -> str:
     entry = f'  - id: "{page_id}"\n    name: "{name}"'
     if page_id == BAD_TOKEN_PAGE:
-        entry += "\n    access_token_env: CALM_BOOKS_PAGE_TOKEN"
-    return entry
+        return entry + "\n    access_token_env: CALM_BOOKS_PAGE_TOKEN"
+    return entry + f"\n    access_token_env: {token_env(page_id)}"
 
 
 def start_stack_exporter(simulator: Simulator,
@@ -131,12 +133,17 @@ def start_stack_exporter(simulator: Simulator,
     every Page up with its token checked."""
     simulator.set_scenario(SPIKING, Scenario("spike", {"factor": 10, "add": 50}))
     simulator.set_scenario(FLAKY, Scenario("transient", {"times": 1}))
+    # Every Page its own token, known to the API from the start (as Meta knows the tokens
+    # it issued, whenever the exporter checks them).
+    tokens = own_tokens(TOKEN, [page for page in PAGES if page != BAD_TOKEN_PAGE])
+    for page_id in PAGES:
+        simulator.set_page_token(page_id, tokens.get(token_env(page_id), BAD_TOKEN))
     simulator.set_token_info(BAD_TOKEN, expires_at=int(time.time()) + 3 * 86400,
                              scopes=["pages_read_engagement", "pages_show_list", "read_insights"])
     pages = "\n".join(page_entry(page_id, name) for page_id, name in PAGES.items())
     exporter = start_exporter(
         CONFIG.format(url=simulator.url, pages=pages, app_id=APP_ID),
-        env=exporter_env(META_PAGE_TOKEN=TOKEN, CALM_BOOKS_PAGE_TOKEN=BAD_TOKEN,
+        env=exporter_env(**tokens, CALM_BOOKS_PAGE_TOKEN=BAD_TOKEN,
                          META_APP_SECRET=APP_SECRET),
     )
 

@@ -49,9 +49,21 @@ SUMMER_NOW = utc(2026, 9, 4, 12, 0, 0)
 WINTER_NOW = utc(2026, 1, 15, 20, 0, 0)
 
 
+def token_of(page: str) -> str:
+    """Each Page reads its insights with its own token, as against Meta."""
+    return TOKEN if page == PAGE else f"EAABtokenOF{page}"
+
+
+# The default of get()'s token: the Page's own.
+OWN = "<the Page's own token>"
+# get(period=OMITTED) sends no period at all.
+OMITTED = "<no period>"
+
+
 @pytest.fixture(scope="module")
 def shared_sim() -> Iterator[Simulator]:
-    with Simulator(now=lambda: SUMMER_NOW, extra_metrics=("page_fans_city",)) as simulator:
+    with Simulator(now=lambda: SUMMER_NOW, extra_metrics=("page_fans_city",),
+                   page_tokens={PAGE: TOKEN}) as simulator:
         yield simulator
 
 
@@ -70,10 +82,17 @@ def winter_sim() -> Iterator[Simulator]:
 def get(
     simulator: Simulator,
     page: str = PAGE,
-    token: str | None = TOKEN,
+    token: str | None = OWN,
     path: str | None = None,
     **params: str,
 ) -> requests.Response:
+    if token == OWN:
+        token = token_of(page)
+    # Without a period Meta answers one entry per supported period: ask for one unless
+    # the test leaves it out on purpose (period=OMITTED).
+    params.setdefault("period", "day")
+    if params["period"] == OMITTED:
+        del params["period"]
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     url = simulator.url + (path or f"/v24.0/{page}/insights")
     return requests.get(url, params=params, headers=headers, timeout=10)
@@ -404,7 +423,7 @@ def test_token_sources_are_logged_without_the_token(sim: Simulator) -> None:
     get(sim, token=None, metric=NEW)
     log = sim.requests()
     assert [r.token_source for r in log] == ["header", "header", "query", "none"]
-    assert log[2].query == {"metric": NEW, "access_token": "REDACTED"}
+    assert log[2].query == {"metric": NEW, "period": "day", "access_token": "REDACTED"}
     assert all(isinstance(r, RecordedRequest) and r.page_id == PAGE for r in log)
     assert log[0].method == "GET"
     assert log[0].path == f"/v24.0/{PAGE}/insights"
@@ -1012,7 +1031,12 @@ def test_debug_token_overrides(sim: Simulator) -> None:
     assert data["token"] == "a field named token"
     assert data["is_valid"] is False
     assert (data["error"]["code"], data["error"]["subcode"]) == (190, 460)
-    assert ok(debug_token(sim, input_token="other"))["data"]["is_valid"] is True
+    # A token Meta never issued is invalid, with the error of a token it cannot parse.
+    assert ok(debug_token(sim, input_token="other"))["data"] == {
+        "error": {"code": 190, "message": "Invalid OAuth access token - Cannot parse access token"},
+        "is_valid": False,
+        "scopes": [],
+    }
     sim.clear_token_info(TOKEN)
     sim.set_token_info(TOKEN, expires_at=int(SUMMER_NOW) - 60, scopes=["pages_show_list"])
     data = ok(debug_token(sim))["data"]
@@ -1104,9 +1128,13 @@ def batch(
     return requests.post(simulator.url + path, data=form, timeout=10)
 
 
-def op(page: str = PAGE, metric: str = NEW, **extra: str) -> dict[str, str]:
-    query = urlencode({"metric": metric, **extra})
-    return {"method": "GET", "relative_url": f"{page}/insights?{query}"}
+def op(page: str = PAGE, metric: str = NEW, token: str | None = OWN, **extra: str) -> dict[str, str]:
+    """A GET operation for one period, its own token (the Page's, unless told) in its
+    relative_url."""
+    params = {"metric": metric, "period": "day", **extra}
+    if token is not None:
+        params["access_token"] = token_of(page) if token == OWN else token
+    return {"method": "GET", "relative_url": f"{page}/insights?{urlencode(params)}"}
 
 
 def entries(response: requests.Response) -> list[dict[str, Any] | None]:
@@ -1121,9 +1149,9 @@ def header_of(entry: dict[str, Any], name: str) -> str:
 
 
 def test_batch_answers_each_operation_as_a_single_get_would(sim: Simulator) -> None:
-    own_token = {**op("42", BLOCKED), "body": "access_token=EAABotherTOKEN"}
-    in_url = op("43", metric=READ_RATIO, access_token="EAABthirdTOKEN", period="week")
-    response = batch(sim, [op(), own_token, in_url, op("44", metric="bogus")])
+    own_token = op("42", BLOCKED)
+    in_url = op("43", metric=READ_RATIO, period="week")
+    response = batch(sim, [op(token=None), own_token, in_url, op("44", metric="bogus")])
     assert sim.http_request_count() == 1
     first, second, third, fourth = entries(response)
     assert first is not None and second is not None and third is not None and fourth is not None
@@ -1133,7 +1161,7 @@ def test_batch_answers_each_operation_as_a_single_get_would(sim: Simulator) -> N
     assert PAGE in json.loads(header_of(first, "x-business-use-case-usage"))
     assert json.loads(first["body"]) == ok(get(sim, metric=NEW))
     assert json.loads(second["body"])["data"] == ok(get(sim, page="42", metric=BLOCKED))["data"]
-    assert "access_token=EAABotherTOKEN" in json.loads(second["body"])["paging"]["next"]
+    assert f"access_token={token_of('42')}" in json.loads(second["body"])["paging"]["next"]
     assert json.loads(third["body"])["data"] == ok(
         get(sim, page="43", metric=READ_RATIO, period="week")
     )["data"]
@@ -1142,7 +1170,7 @@ def test_batch_answers_each_operation_as_a_single_get_would(sim: Simulator) -> N
     assert header_of(fourth, "WWW-Authenticate").startswith("OAuth")
     operations = [r for r in sim.requests() if r.kind == "batch"]
     assert [(r.page_id, r.token_source) for r in operations] == [
-        (PAGE, "batch"), ("42", "body"), ("43", "query"), ("44", "batch")
+        (PAGE, "batch"), ("42", "relative_url"), ("43", "relative_url"), ("44", "relative_url")
     ]
     assert operations[2].query["access_token"] == "REDACTED"
     assert sim.request_count(PAGE) == 2
@@ -1194,7 +1222,7 @@ def test_batch_post_operation_and_other_endpoints(sim: Simulator) -> None:
     sim.set_accounts([("111", "One")])
     operations = [
         {"method": "POST", "relative_url": f"{PAGE}/insights?metric={NEW}"},
-        {"method": "GET", "relative_url": f"debug_token?input_token=x&access_token={APP_TOKEN}"},
+        {"method": "GET", "relative_url": f"debug_token?input_token={TOKEN}&access_token={APP_TOKEN}"},
         {"method": "GET", "relative_url": "/v25.0/me/accounts?fields=id"},
         {"method": "GET", "relative_url": "123/feed"},
     ]
@@ -1248,17 +1276,117 @@ def test_latency_applies_once_per_batch() -> None:
 def test_batch_with_app_secret() -> None:
     secret = "s3cret"
     proof = Simulator.appsecret_proof(TOKEN, secret)
-    other = "EAABotherTOKEN"
+    other = token_of("43")
     with Simulator(now=lambda: SUMMER_NOW, app_secret=secret) as simulator:
-        error_of(batch(simulator, [op()]), 400, 100)
-        own = {**op("42"), "body": f"access_token={other}"}
-        own_proven = {
-            **op("43"),
-            "body": f"access_token={other}&appsecret_proof={Simulator.appsecret_proof(other, secret)}",
-        }
-        answers = entries(batch(simulator, [op(), own, own_proven], appsecret_proof=proof))
+        error_of(batch(simulator, [op(token=None)]), 400, 100)
+        own = op("42")
+        own_proven = op("43", appsecret_proof=Simulator.appsecret_proof(other, secret))
+        # Without a token of its own, an operation runs with the top-level token and proof.
+        fallback = op(token=None)
+        answers = entries(batch(simulator, [fallback, own, own_proven], appsecret_proof=proof))
         assert [a["code"] if a else None for a in answers] == [200, 400, 200]
         assert [r.proof_ok for r in simulator.requests()] == [True, False, True]
+        # A proof in a GET operation's body is not read either.
+        in_body = {**op("43"), "body": f"appsecret_proof={Simulator.appsecret_proof(other, secret)}"}
+        (refused,) = entries(batch(simulator, [in_body], appsecret_proof=proof))
+        assert refused is not None
+        assert json.loads(refused["body"])["error"]["message"].endswith("appsecret_proof argument")
+
+
+# --- as strict as Meta ------------------------------------------------------------------
+
+
+def test_a_get_operations_body_is_not_read_so_its_token_is_the_fallback_one(sim: Simulator) -> None:
+    """Meta: "GET and DELETE operations can only have relative_url and method fields". A
+    token only in a GET operation's body is not read: the operation runs as the top-level
+    token, which the paging links (echoing the token used) show."""
+    sim.set_page_token("42", token_of("42"))
+    in_body = {**op(token=None), "body": f"access_token={token_of('42')}"}
+    (answer,) = entries(batch(sim, [in_body], token=TOKEN))
+    assert answer is not None and answer["code"] == 200  # PAGE would refuse 42's token
+    body = json.loads(answer["body"])
+    assert body["data"] == ok(get(sim, metric=NEW))["data"]
+    assert parse_qs(urlsplit(body["paging"]["previous"]).query)["access_token"] == [TOKEN]
+    # The other way round, the defect of issue 9: 42's operation, its token in the body,
+    # runs as the first Page's token and is refused.
+    own_in_body = {**op("42", token=None), "body": f"access_token={token_of('42')}"}
+    (refused,) = entries(batch(sim, [own_in_body], token=TOKEN))
+    assert refused is not None and refused["code"] == 400
+    assert json.loads(refused["body"])["error"]["code"] == 190
+    # DELETE does not read its body either; POST and PUT do.
+    for method in ("DELETE", "POST", "PUT"):
+        entries(batch(sim, [{**op("42", token=None), "method": method,
+                             "body": f"access_token={token_of('42')}"}], token=TOKEN))
+    sources = [(r.method, r.token_source) for r in sim.requests() if r.kind == "batch"]
+    assert sources == [("GET", "batch"), ("GET", "batch"), ("DELETE", "batch"), ("POST", "body"),
+                       ("PUT", "body")]
+
+
+def test_a_page_token_reads_its_own_page_and_no_other(sim: Simulator) -> None:
+    sim.set_page_token("42", token_of("42"))
+    ok(get(sim, page="42", metric=NEW))
+    # Another Page's token: 190 where the Page exists, 100/33 where the token cannot see it.
+    assert error_of(get(sim, page="42", token=TOKEN, metric=NEW), 400, 190)["message"] == (
+        "(#190) This method must be called with a Page Access Token")
+    unseen = error_of(get(sim, page="43", token=TOKEN, metric=NEW), 400, 100)
+    assert unseen["error_subcode"] == 33
+    assert unseen["message"].startswith("Unsupported get request. Object with ID '43' does not exist")
+    # A token never registered becomes the Page token of the first Page it reads.
+    ok(get(sim, page="44", token="EAABfirstUSEDfor44", metric=NEW))
+    error_of(get(sim, page="42", token="EAABfirstUSEDfor44", metric=NEW), 400, 190)
+    # User and app tokens read no Page's insights.
+    ok(accounts(sim))
+    error_of(get(sim, page="42", token=USER_TOKEN, metric=NEW), 400, 190)
+    error_of(get(sim, page="42", token=APP_TOKEN, metric=NEW), 400, 190)
+    # Registered tokens outlive a reset; learnt ones do not.
+    sim.reset()
+    ok(get(sim, page="42", metric=NEW))
+    ok(get(sim, page="42", token="EAABfirstUSEDfor44", metric=NEW))
+    url = f"{sim.url}/_sim/page-tokens"
+    assert requests.put(url, data=json.dumps({"page_id": "45", "token": "EAAB45"}), timeout=10).status_code == 204
+    error_of(get(sim, page="44", token="EAAB45", metric=NEW), 400, 100)
+    bad_bodies: list[object] = [{"page_id": "x", "token": "t"}, {"page_id": "45"}, []]
+    for bad in bad_bodies:
+        assert requests.put(url, data=json.dumps(bad), timeout=10).status_code == 400
+    assert requests.get(url, timeout=10).status_code == 405
+
+
+def test_debug_token_knows_only_tokens_it_was_told_of_or_saw(sim: Simulator) -> None:
+    unknown = ok(debug_token(sim, input_token="EAABneverSEEN"))["data"]
+    assert unknown["is_valid"] is False and unknown["error"]["code"] == 190
+    ok(get(sim, page="46", token="EAABneverSEEN", metric=NEW))  # now it is 46's
+    known = ok(debug_token(sim, input_token="EAABneverSEEN"))["data"]
+    assert (known["is_valid"], known["profile_id"], known["type"]) == (True, "46", "PAGE")
+    ok(accounts(sim))
+    user = ok(debug_token(sim, input_token=USER_TOKEN))["data"]
+    assert (user["is_valid"], user["type"], "profile_id" in user) == (True, "USER", False)
+
+
+def test_without_read_insights_the_answer_is_an_empty_dataset(sim: Simulator) -> None:
+    """Meta's insights reference: without read_insights "an empty dataset is returned"."""
+    sim.set_token_info(TOKEN, scopes=["pages_show_list", "pages_read_engagement"])
+    response = get(sim, metric=NEW)
+    assert (response.status_code, response.json()) == (200, {"data": []})
+    (answer,) = entries(batch(sim, [op()]))
+    assert answer is not None and (answer["code"], json.loads(answer["body"])) == (200, {"data": []})
+
+
+def test_period_omitted_answers_every_period_the_metric_supports(sim: Simulator) -> None:
+    body = ok(get(sim, metric=f"{NEW},{BLOCKED}", period=OMITTED))
+    assert [(e["name"], e["period"]) for e in body["data"]] == [
+        (metric, period) for metric in (NEW, BLOCKED) for period in ("day", "week", "days_28")
+    ]
+    daily = ok(get(sim, metric=NEW, period="day"))["data"][0]
+    assert body["data"][0] == daily
+    assert "period" not in parse_qs(urlsplit(body["paging"]["previous"]).query)
+
+
+def test_paging_next_is_left_out_when_its_window_lies_in_the_future(sim: Simulator) -> None:
+    now = int(SUMMER_NOW)
+    assert "next" not in ok(get(sim, metric=NEW, since=str(now - 2 * 86400), until=str(now)))["paging"]
+    assert "next" not in ok(get(sim, metric=NEW, date_preset="today"))["paging"]
+    assert "next" in ok(get(sim, metric=NEW, since=str(now - 4 * 86400), until=str(now - 2 * 86400)))["paging"]
+    assert "next" in ok(get(sim, metric=NEW))["paging"]  # the default window ends at midnight
 
 
 # --- Page discovery ------------------------------------------------------------------------
@@ -1400,7 +1528,7 @@ def run_cli(*args: str) -> subprocess.Popen[str]:
 def test_cli_serves_until_sigterm() -> None:
     process = run_cli(
         "--listen", "127.0.0.1:0", "--scenario", '777=rate_limited:{"code": 17}',
-        "--accounts", "3", "--accounts-prefix", "9",
+        "--accounts", "3", "--accounts-prefix", "9", "--page-token", "555=EAAB555",
     )
     try:
         assert process.stdout is not None
@@ -1414,10 +1542,16 @@ def test_cli_serves_until_sigterm() -> None:
         )
         assert len(response.json()["data"][0]["values"]) == 2
         limited = requests.get(
-            f"{url}/v24.0/777/insights", params={"metric": NEW, "access_token": TOKEN}, timeout=10
+            f"{url}/v24.0/777/insights", params={"metric": NEW, "access_token": "EAAB777"}, timeout=10
         )
         assert limited.json()["error"]["code"] == 17
-        listed = requests.get(f"{url}/me/accounts", params={"access_token": TOKEN}, timeout=10)
+        # --page-token: the token is that Page's from the start, so another Page refuses it.
+        refused = requests.get(
+            f"{url}/v24.0/{PAGE}/insights", params={"metric": NEW, "access_token": "EAAB555"},
+            timeout=10,
+        )
+        assert refused.json()["error"]["code"] == 190
+        listed = requests.get(f"{url}/me/accounts", params={"access_token": USER_TOKEN}, timeout=10)
         assert [p["id"] for p in listed.json()["data"]][-1] == "900000000000003"
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=10)

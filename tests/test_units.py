@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from types import MappingProxyType
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from exporter.batch import batch_form, debug_token_form
 from exporter.collector import InsightsCollector
 from exporter.config import MetricSpec, PageConfig, RefreshConfig, TokenSource, Window
 from exporter.durations import DurationError, format_duration, parse_duration
 from exporter.graph_client import GraphError, InsightsQuery, backoff_delay, graph_error
 from exporter.insights_response import MetricData
-from exporter.redact import Scrubber, Secret
+from exporter.logs import JsonFormatter, LogfmtFormatter
+from exporter.redact import REDACTED, Scrubber, Secret
 from exporter.refresh import group_specs
 from exporter.snapshots import ErrorInfo, MetricResult, PageSnapshot, SnapshotStore
 from exporter.usage import UsageReport, parse_usage_header
@@ -199,3 +204,32 @@ def test_grouping_and_query_parameters() -> None:
                                  "until": str(int(NOW)), "breakdown": "messaging_channel"}
     preset = InsightsQuery("1", ("a",), "total_over_range", Window(date_preset="last_28d"))
     assert preset.params(NOW) == {"metric": "a", "period": "total_over_range", "date_preset": "last_28d"}
+
+
+def test_batch_operations_carry_their_tokens_in_relative_url_and_no_output_shows_one() -> None:
+    tokens = [Secret("EAAB-relative-url-page-one"), Secret("EAAB-relative-url-page-two")]
+    form = batch_form([(f"{n}/insights", {"metric": "a,b", "period": "day"}, token)
+                       for n, token in enumerate(tokens, 1)], lambda token: f"proof-of-{token.reveal()}")
+    operations = json.loads(form["batch"])
+    # GET operations have only method and relative_url (Meta does not read a GET's body).
+    assert [set(op) for op in operations] == [{"method", "relative_url"}] * 2
+    assert [parse_qs(urlsplit(op["relative_url"]).query) for op in operations] == [
+        {"metric": ["a,b"], "period": ["day"], "access_token": [t.reveal()],
+         "appsecret_proof": [f"proof-of-{t.reveal()}"]} for t in tokens]
+    assert (form["access_token"], form["appsecret_proof"]) == (tokens[0].reveal(), "proof-of-EAAB-relative-url-page-one")
+    (check,) = json.loads(debug_token_form(tokens[1], Secret("1|s"), "p")["batch"])
+    assert check == {"method": "GET", "relative_url": f"debug_token?input_token={tokens[1].reveal()}"}
+
+    # Every form a relative_url can take in a message comes out without it: JSON, JSON in
+    # JSON, a repr, the url-encoded body, logfmt and JSON log lines.
+    record = logging.LogRecord("exporter.graph_client", logging.DEBUG, __file__, 1, "batch %s", (form,), None)
+    record.relative_url = operations[0]["relative_url"]
+    record.batch = form["batch"]
+    texts = [form["batch"], json.dumps(form), repr(operations), urlencode(form),
+             f"relative_url={operations[1]['relative_url']}"]
+    scrubber = Scrubber()  # nothing registered: the shapes alone must do
+    log_lines = [LogfmtFormatter().format(record), JsonFormatter().format(record)]  # scrubbed as written
+    for text in [*map(scrubber.scrub, texts), *log_lines]:
+        assert "EAAB-relative-url" not in text and "proof-of" not in text, text
+        assert "insights?" not in text and "debug_token?" not in text, text
+        assert "relative_url" in text and REDACTED in text

@@ -64,6 +64,14 @@ def _scenario(text: str) -> tuple[str, Scenario]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _page_token(text: str) -> tuple[str, str]:
+    """PAGE_ID=TOKEN."""
+    page_id, sep, token = text.partition("=")
+    if not sep or not page_id.isascii() or not page_id.isdigit() or not token:
+        raise argparse.ArgumentTypeError("expected PAGE_ID=TOKEN (the Page id is digits)")
+    return page_id, token
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m exporter.simulator",
@@ -112,6 +120,15 @@ def _parser() -> argparse.ArgumentParser:
         help='require appsecret_proof keyed with this secret ("Require App Secret" on)',
     )
     parser.add_argument(
+        "--page-token",
+        type=_page_token,
+        action="append",
+        default=[],
+        metavar="PAGE_ID=TOKEN",
+        help="a Page's token, known from the start (repeatable); a token not given here "
+        "becomes the Page token of the first Page it reads",
+    )
+    parser.add_argument(
         "--extra-metric",
         action="append",
         default=[],
@@ -142,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         app_secret=args.app_secret,
         accounts=args.accounts,
         accounts_prefix=args.accounts_prefix,
+        page_tokens=dict(args.page_token),
     )
     for page_id, scenario in args.scenario:
         simulator.set_scenario(page_id, scenario)

@@ -73,6 +73,10 @@ class AccountBook:
         with self._lock:
             return self._pages
 
+    def manages(self, page_id: str) -> bool:
+        with self._lock:
+            return any(page.id == page_id for page in self._pages)
+
 
 def _cursor(page_id: str) -> str:
     return base64.urlsafe_b64encode(f"page:{page_id}".encode()).decode().rstrip("=")

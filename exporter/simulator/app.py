@@ -28,6 +28,7 @@ from exporter.simulator.errors import (
     malformed_token,
     missing_parameter,
     missing_token,
+    page_token_required,
     proof_invalid,
     proof_missing,
     unknown_error,
@@ -265,13 +266,30 @@ class GraphApp:
             if call.token is None:
                 raise missing_token()
             self._check_proof(proof_ok, call.params)
+            self._check_page_token(call.token, page_id, call.method)
             return self.state.scenarios.take(page_id)
 
         def build(effect: Effects, now: float) -> Answer:
             assert page_id is not None and call.token is not None  # admitted
+            if "read_insights" not in self.state.tokens.scopes(call.token):
+                # Meta's insights reference: without read_insights "an empty dataset is
+                # returned", HTTP 200 and no error (graph-api.md, "Permissions").
+                return json_answer(200, {"data": []})
             return json_answer(200, self._insights_body(call, page_id, call.token, effect, now))
 
         return self._respond(call, page_id, admit, build)
+
+    def _check_page_token(self, token: str, page_id: str, method: str) -> None:
+        """Only the Page's own token reads its insights. Another Page's token gets 190 when
+        this Page exists for the API, and 100/33 ("does not exist, cannot be loaded due to
+        missing permissions") when no token of it is known; a user or app token gets 190."""
+        if self.state.tokens.is_user(token) or APP_TOKEN.fullmatch(token):
+            raise page_token_required()
+        if self.state.tokens.page_of(token, page_id) == page_id:
+            return
+        if self.state.tokens.page_known(page_id) or self.state.accounts.manages(page_id):
+            raise page_token_required()
+        raise unsupported_request(method, page_id)
 
     def _insights_body(
         self, call: Call, page_id: str, token: str, effect: Effects, now: float
@@ -288,6 +306,7 @@ class GraphApp:
             calendar.latest_complete_day(now),
             effect.series_for(page_id),
             paging,
+            now=now,
             unix_dialect=effect.unix_dialect,
             without_values=effect.empty_values,
         )
@@ -324,6 +343,7 @@ class GraphApp:
             if call.token is None:
                 raise current_user_required()
             self._check_proof(proof_ok, call.params)
+            self.state.tokens.user(call.token)
             return self.state.accounts_scenario.take(control.ACCOUNTS)
 
         def build(_: Effects, __: float) -> Answer:

@@ -21,7 +21,8 @@ OPERATION_JSON_TYPE = "text/javascript; charset=UTF-8"
 class Operation:
     method: str
     path: str  # the relative_url's path, with a leading slash
-    params: dict[str, str]  # the relative_url's query, then the fields of the body
+    # The relative_url's query, and for POST and PUT the fields of the body too.
+    params: dict[str, str]
     token: str | None
     token_source: TokenSource
 
@@ -42,12 +43,19 @@ def form(query: Mapping[str, str], content_type: str, body: bytes) -> dict[str, 
     return fields
 
 
+# Meta's batch reference: "GET and DELETE operations can only have `relative_url` and
+# `method` fields; POST and PUT operations may contain an optional `body`". A body on a GET
+# is not read: a token in it is silently replaced by the top-level fallback token.
+_BODYLESS_METHODS = frozenset({"GET", "DELETE"})
+
+
 def _operation(index: int, raw: Any, token: str, proof: str | None) -> Operation:
     if not isinstance(raw, dict):
         raise invalid_parameter(f"batch[{index}] must be a JSON object")
     method, relative_url = raw.get("method", "GET"), raw.get("relative_url")
     if not isinstance(method, str) or not method:
         raise invalid_parameter(f"batch[{index}].method must be an HTTP method")
+    method = method.upper()
     if not isinstance(relative_url, str) or not relative_url.strip("/"):
         raise missing_parameter(f"batch[{index}].relative_url")
     body = raw.get("body", "")
@@ -55,19 +63,20 @@ def _operation(index: int, raw: Any, token: str, proof: str | None) -> Operation
         raise invalid_parameter(f"batch[{index}].body must be a url-encoded string")
     url = urlsplit(relative_url)
     in_url = dict(parse_qsl(url.query, keep_blank_values=True))
-    in_body = dict(parse_qsl(body, keep_blank_values=True))
+    in_body = {} if method in _BODYLESS_METHODS else dict(parse_qsl(body, keep_blank_values=True))
     params = in_body | in_url
     source: TokenSource
     if in_url.get("access_token"):
-        op_token, source = in_url["access_token"], "query"
+        op_token, source = in_url["access_token"], "relative_url"
     elif in_body.get("access_token"):
         op_token, source = in_body["access_token"], "body"
     else:
+        # An operation without its own token runs with the top-level access_token and the
+        # top-level appsecret_proof (graph-api.md, "Batch requests").
         op_token, source = token, "batch"
-        # The batch's appsecret_proof goes with the batch's token.
         if proof is not None:
             params.setdefault("appsecret_proof", proof)
-    return Operation(method.upper(), "/" + url.path.lstrip("/"), params, op_token, source)
+    return Operation(method, "/" + url.path.lstrip("/"), params, op_token, source)
 
 
 def operations(raw: Any, token: str, proof: str | None) -> list[Operation]:

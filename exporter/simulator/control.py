@@ -1,4 +1,5 @@
-"""The /_sim control API: scenarios, token info, managed Pages, the request log and reset."""
+"""The /_sim control API: scenarios, Page tokens, token info, managed Pages, the request log
+and reset."""
 
 from __future__ import annotations
 
@@ -105,6 +106,23 @@ def _token_info(state: State, method: str, body: bytes) -> Answer:
     return no_content()
 
 
+def _page_token(state: State, method: str, body: bytes) -> Answer:
+    """PUT {"page_id": ..., "token": ...}: the token is that Page's (and no other's)."""
+    if method != "PUT":
+        return _error(405, f"{method} is not allowed here; use PUT")
+    try:
+        payload = _json_object(body, '{"page_id": "...", "token": "..."}')
+    except (ValueError, TypeError) as error:
+        return _error(400, str(error))
+    page_id, token = payload.get("page_id"), payload.get("token")
+    if not isinstance(page_id, str) or not page_id.isascii() or not page_id.isdigit():
+        return _error(400, "page_id must be a string of digits")
+    if not isinstance(token, str) or not token:
+        return _error(400, "token must be a non-empty string")
+    state.tokens.register(token, page_id)
+    return no_content()
+
+
 def _managed_pages(body: bytes) -> list[ManagedPage]:
     """`{"pages": [[id, name], [id, name, [tasks]], ...]}`; ValueError/TypeError if not."""
     pages = _json_object(body, '{"pages": [["id", "name"], ...]}').get("pages")
@@ -153,6 +171,8 @@ def handle(state: State, method: str, path: str, body: bytes) -> Answer:
             return _error(405, "use POST")
         state.reset()
         return no_content()
+    if route == "/_sim/page-tokens":
+        return _page_token(state, method, body)
     if route == "/_sim/token-info":
         return _token_info(state, method, body)
     if route == "/_sim/accounts":

@@ -191,6 +191,11 @@ def proof_invalid() -> GraphError:
     )
 
 
+def page_token_required() -> GraphError:
+    """A token that is not this Page's: a user or app token, or another Page's token."""
+    return GraphError(400, "(#190) This method must be called with a Page Access Token", 190)
+
+
 def app_token_required() -> GraphError:
     return GraphError(400, "This method must be called with an app access_token.", 190)
 

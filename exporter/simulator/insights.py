@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
 from exporter.catalog import CATALOG
 from exporter.simulator import calendar
 from exporter.simulator.breakdowns import Row, rows
-from exporter.simulator.query import ROLLING_DAYS, InsightsQuery
+from exporter.simulator.query import OMITTED_PERIOD_ANSWERS, ROLLING_DAYS, InsightsQuery
 from exporter.simulator.values import DailySeries, Number, aggregate, rolling
 from exporter.simulator.window import Window
 
@@ -97,22 +97,27 @@ def _page_url(page_id: str, query: InsightsQuery, paging: PagingContext, window:
     params = {"access_token": paging.token}
     if query.breakdown:
         params["breakdown"] = ",".join(query.breakdown)
-    params |= {
-        "metric": paging.metric,
-        "period": query.period,
-        "since": str(window.since),
-        "until": str(window.until),
-    }
+    params["metric"] = paging.metric
+    if query.period_given:
+        params["period"] = query.period
+    params |= {"since": str(window.since), "until": str(window.until)}
     path = f"{paging.base_url}/{paging.version}/{page_id}/insights"
     return f"{path}?{urlencode(params, safe=',')}"
 
 
-def paging_links(page_id: str, query: InsightsQuery, paging: PagingContext) -> dict[str, str]:
-    """previous/next windows of the same length; like Meta's, they carry the token."""
-    return {
-        "previous": _page_url(page_id, query, paging, query.window.previous()),
-        "next": _page_url(page_id, query, paging, query.window.next()),
-    }
+def paging_links(
+    page_id: str, query: InsightsQuery, paging: PagingContext, now: float
+) -> dict[str, str]:
+    """previous/next windows of the same length; like Meta's, they carry the token.
+
+    "paging.next is left out when the next window would lie in the future" (graph-api.md):
+    here, when it would start now or later.
+    """
+    links = {"previous": _page_url(page_id, query, paging, query.window.previous())}
+    following = query.window.next()
+    if following.since < now:
+        links["next"] = _page_url(page_id, query, paging, following)
+    return links
 
 
 def body(
@@ -122,12 +127,16 @@ def body(
     series_for: SeriesFactory,
     paging: PagingContext,
     *,
+    now: float,
     unix_dialect: bool = False,
     without_values: bool = False,
 ) -> dict[str, Any]:
+    periods = (query.period,) if query.period_given else OMITTED_PERIOD_ANSWERS
     data = []
     for metric in query.metrics:
-        found = [] if without_values else points(metric, query, latest, series_for)
-        values = [render_point(point, unix_dialect) for point in found]
-        data.append(entry(page_id, metric, query.period, values))
-    return {"data": data, "paging": paging_links(page_id, query, paging)}
+        for period in periods:
+            asked = replace(query, period=period)
+            found = [] if without_values else points(metric, asked, latest, series_for)
+            values = [render_point(point, unix_dialect) for point in found]
+            data.append(entry(page_id, metric, period, values))
+    return {"data": data, "paging": paging_links(page_id, query, paging, now)}

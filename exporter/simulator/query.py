@@ -11,6 +11,10 @@ from exporter.simulator.errors import invalid_metric, invalid_parameter, missing
 from exporter.simulator.window import Window, resolve_window
 
 PERIODS: tuple[str, ...] = ("day", "week", "days_28", "month", "lifetime", "total_over_range")
+# With `period` omitted Meta answers "one entry per period the metric supports"
+# (graph-api.md). Which periods each Messenger metric supports is not documented; the
+# simulator answers these, each metric's daily figure and its two rolling sums.
+OMITTED_PERIOD_ANSWERS: tuple[str, ...] = ("day", "week", "days_28")
 # Periods whose values roll up the last N days, one value per day.
 ROLLING_DAYS: dict[str, int] = {"week": 7, "days_28": 28, "month": 30}
 
@@ -21,6 +25,7 @@ class InsightsQuery:
     period: str
     breakdown: tuple[str, ...]
     window: Window
+    period_given: bool = True  # False: one entry per supported period, no period in paging
 
 
 def _names(raw: str) -> list[str]:
@@ -45,11 +50,10 @@ def parse_metrics(raw: str, known: Container[str]) -> tuple[str, ...]:
     return names
 
 
-def parse_period(raw: str | None) -> str:
-    # The real API answers one entry per supported period when none is given; every
-    # Messenger metric supports "day", so that is what an omitted period yields here.
+def parse_period(raw: str | None) -> str | None:
+    """The period asked for; None when it is omitted."""
     if raw is None or raw == "":
-        return "day"
+        return None
     if raw not in PERIODS:
         raise invalid_parameter(
             "For field 'insights': period must be one of the following values: "
@@ -79,4 +83,6 @@ def parse_query(params: Mapping[str, str], now: float, known: Container[str]) ->
     breakdown = parse_breakdown(params.get("breakdown"))
     window = resolve_window(params, now)
     metrics = parse_metrics(raw_metrics, known)
+    if period is None:
+        return InsightsQuery(metrics, OMITTED_PERIOD_ANSWERS[0], breakdown, window, period_given=False)
     return InsightsQuery(metrics, period, breakdown, window)

@@ -7,9 +7,10 @@ from collections import Counter, deque
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-# Where a request's token came from: the Authorization header, the query string, a batch
-# operation's own body, or (for a batch operation without one) the batch's token.
-TokenSource = Literal["header", "query", "body", "batch", "none"]
+# Where a request's token came from: the Authorization header, the query string; for a batch
+# operation, the query of its relative_url (inside the POST body, in no URL), its own body
+# (POST and PUT operations only), or, without one, the batch's top-level token.
+TokenSource = Literal["header", "query", "relative_url", "body", "batch", "none"]
 # insights: GET PAGE_ID/insights; batch: one operation of a batch (of any endpoint).
 RequestKind = Literal["insights", "debug_token", "batch", "accounts"]
 REDACTED = "REDACTED"

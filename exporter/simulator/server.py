@@ -7,7 +7,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -174,10 +174,12 @@ class Simulator:
         app_secret: str | None = None,
         accounts: int = 0,
         accounts_prefix: str = "7",
+        page_tokens: Mapping[str, str] | None = None,
     ) -> None:
         """`app_secret`: require appsecret_proof, as an app with "Require App Secret" on.
         `accounts`: how many Pages the user token manages (me/accounts), with ids starting
         with `accounts_prefix`; set_accounts() names them instead.
+        `page_tokens`: Page id -> its Page token, known from the start (set_page_token).
         """
         self._host = host
         self._port = port
@@ -192,6 +194,8 @@ class Simulator:
         )
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        for page_id, token in (page_tokens or {}).items():
+            self.set_page_token(page_id, token)
 
     def start(self) -> None:
         """Listen and serve on a daemon thread; returns once the port is open."""
@@ -271,7 +275,13 @@ class Simulator:
         """Forget requests, scenarios, usage and token info, as POST /_sim/reset does."""
         self._app.state.reset()
 
-    # --- token checks ----------------------------------------------------------------------
+    # --- tokens ----------------------------------------------------------------------------
+
+    def set_page_token(self, page_id: str, token: str) -> None:
+        """`token` is a Page token of `page_id`: it reads that Page's insights and no other's.
+
+        A token never registered becomes the Page token of the first Page it reads."""
+        self._app.state.tokens.register(token, page_id)
 
     def set_token_info(self, token: str, /, **fields: Any) -> None:
         """Override what debug_token says about a token (is_valid=False, expires_at=...,

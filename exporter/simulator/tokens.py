@@ -1,7 +1,14 @@
-"""Token checks (GET debug_token) and appsecret_proof.
+"""Tokens: whose each one is (which Page it reads), token checks (GET debug_token) and
+appsecret_proof.
 
-Every token is valid and never expires unless told otherwise: `TokenBook.set` overrides
-any field of what debug_token says about one token.
+A Page token reads its own Page and no other. The simulator learns a token's Page when it
+is registered (`TokenBook.register`, as --demo does), when me/accounts hands it out, or
+else from the first Page the token reads insights of. Meta knows every token's Page
+beforehand; a token it never issued is simply invalid (see docs/simulator-differences.md).
+
+A known token is valid and never expires unless told otherwise: `TokenBook.set` overrides
+any field of what debug_token says about one token. A token the simulator has never seen
+is invalid, as Meta's debug_token says of a token it did not issue.
 """
 
 from __future__ import annotations
@@ -57,14 +64,74 @@ def _granular(scopes: object, profile_id: object) -> list[dict[str, Any]]:
     ]
 
 
+# What debug_token answers for a token Meta never issued.
+_UNKNOWN_TOKEN_ERROR = {"code": 190, "message": "Invalid OAuth access token - Cannot parse access token"}
+
+
 class TokenBook:
-    """What debug_token says about each token; thread-safe."""
+    """Which Page each token reads, and what debug_token says about it; thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._overrides: dict[str, dict[str, Any]] = {}
         # Page token -> (Page id, user token), for the Page tokens me/accounts handed out.
         self._issued: dict[str, tuple[str, str]] = {}
+        # Page token -> its Page: registered ones (kept by clear_all), learnt ones (not).
+        self._registered: dict[str, str] = {}
+        self._learnt: dict[str, str] = {}
+        # Tokens that listed me/accounts: user tokens, which read no Page's insights.
+        self._users: set[str] = set()
+
+    def register(self, token: str, page_id: str) -> None:
+        """`token` is a Page token of `page_id` (and of no other Page)."""
+        with self._lock:
+            self._registered[token] = page_id
+
+    def user(self, token: str) -> None:
+        """`token` listed the Pages it manages: a user token, unless known as a Page's."""
+        with self._lock:
+            if self._page_locked(token) is None:
+                self._users.add(token)
+
+    def is_user(self, token: str) -> bool:
+        with self._lock:
+            return token in self._users
+
+    def page_of(self, token: str, asked: str) -> str:
+        """The Page `token` belongs to; a token not yet known becomes the Page token of
+        `asked`, the first Page it reads."""
+        with self._lock:
+            page = self._page_locked(token)
+            if page is None:
+                self._learnt[token] = page = asked
+            return page
+
+    def page_known(self, page_id: str) -> bool:
+        """Whether any token is known to be this Page's: the Page exists for the API."""
+        with self._lock:
+            return (
+                page_id in self._registered.values()
+                or page_id in self._learnt.values()
+                or any(page == page_id for page, _ in self._issued.values())
+            )
+
+    def scopes(self, token: str) -> list[str]:
+        """The scopes debug_token would list for a token."""
+        with self._lock:
+            scopes = self._overrides.get(token, {}).get("scopes", list(DEFAULT_SCOPES))
+        return [scope for scope in scopes if isinstance(scope, str)] if isinstance(scopes, list) else []
+
+    def _page_locked(self, token: str) -> str | None:
+        issued = self._issued.get(token)
+        if issued is not None:
+            return issued[0]
+        return self._registered.get(token) or self._learnt.get(token)
+
+    def _known_locked(self, token: str) -> bool:
+        return (
+            token in self._overrides or token in self._users
+            or self._page_locked(token) is not None
+        )
 
     def set(self, token: str, fields: dict[str, Any]) -> None:
         """Override fields for a token (adding to earlier overrides); None drops a field."""
@@ -76,8 +143,11 @@ class TokenBook:
             self._overrides.pop(token, None)
 
     def clear_all(self) -> None:
+        """Forget overrides and what was learnt; registered and issued tokens stay."""
         with self._lock:
             self._overrides.clear()
+            self._learnt.clear()
+            self._users.clear()
 
     def issued(self, token: str, page_id: str, user_token: str) -> None:
         with self._lock:
@@ -86,17 +156,21 @@ class TokenBook:
     def info(self, token: str, app_id: str, now: float) -> dict[str, Any]:
         """debug_token's `data` for a token, checked by the app `app_id`."""
         with self._lock:
+            if not self._known_locked(token):
+                return {"error": dict(_UNKNOWN_TOKEN_ERROR), "is_valid": False, "scopes": []}
             override = dict(self._overrides.get(token, {}))
             issued = self._issued.get(token)
-        profile_id = issued[0] if issued else numeric_id("profile", token)
+            page = self._page_locked(token)
+            user = token in self._users
+        profile_id = page or numeric_id("profile", token)
         data: dict[str, Any] = {
             "app_id": app_id,
-            "type": "PAGE",
+            "type": "USER" if user else "PAGE",
             "application": APPLICATION,
             "data_access_expires_at": int(now) + _DATA_ACCESS_SECONDS,
             "expires_at": 0,
             "is_valid": True,
-            "profile_id": profile_id,
+            "profile_id": None if user else profile_id,
             "scopes": list(DEFAULT_SCOPES),
             "granular_scopes": None,  # derived below unless overridden
             "user_id": numeric_id("user", issued[1] if issued else token),
