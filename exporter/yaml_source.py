@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from exporter import yaml_errors
+
 Path = tuple[str | int, ...]
 
 # Aliases can expand a small file into a huge tree ("billion laughs"); a config never
@@ -46,33 +48,19 @@ def parse(text: str, source: str) -> Located:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         if node is None:
             raise YamlSourceError(f"{source}: the file is empty")
-        walker = _Walker(source)
+        walker = _Walker(source, text)
         data = walker.build(node, ())
     except yaml.YAMLError as exc:
-        raise YamlSourceError(_describe_yaml_error(exc, source)) from None
+        raise YamlSourceError(yaml_errors.describe(exc, source, text)) from None
     except RecursionError:
         raise YamlSourceError(f"{source}: the document is nested too deeply") from None
     return Located(data, walker.lines)
 
 
-def _describe_yaml_error(exc: yaml.YAMLError, source: str) -> str:
-    """`file:line:column: invalid YAML: …`, at the construct that was left open if any."""
-    problem_mark = getattr(exc, "problem_mark", None)
-    context_mark = getattr(exc, "context_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    context = getattr(exc, "context", None)
-    if context_mark is not None and context:
-        where = f"{source}:{context_mark.line + 1}:{context_mark.column + 1}"
-        also = f" (line {problem_mark.line + 1})" if problem_mark is not None else ""
-        return f"{where}: invalid YAML: {context}: {problem}{also}"
-    if problem_mark is not None:
-        return f"{source}:{problem_mark.line + 1}:{problem_mark.column + 1}: invalid YAML: {problem}"
-    return f"{source}: invalid YAML: {problem}"
-
-
 class _Walker:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, text: str) -> None:
         self.source = source
+        self.text = text
         self.lines: dict[Path, int] = {}
         self.nodes = 0
         self.open: set[int] = set()  # collections being built: an alias back to one is a loop
@@ -105,7 +93,7 @@ class _Walker:
         try:
             return self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
-            raise YamlSourceError(_describe_yaml_error(exc, self.source)) from None
+            raise YamlSourceError(yaml_errors.describe(exc, self.source, self.text)) from None
         except (ValueError, TypeError, OverflowError) as exc:
             line = node.start_mark.line + 1
             raise YamlSourceError(f"{self.source}:{line}: invalid value: {exc}") from None

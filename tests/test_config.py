@@ -154,6 +154,46 @@ def test_close_matches_are_typos_or_shortenings(word: str, close: list[str]) -> 
     assert close_matches(word, choices, limit=1) == close
 
 
+INDENT_HINT = ("hint: the keys of one mapping start in the same column, and so do the dashes of one "
+               "list; indent with spaces, never tabs")
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    # A key indented less than its neighbours: at its own line and column, not at line 2
+    # where the enclosing list starts.
+    ("pages:\n  - id: '1'\n    name: a\n  - id: '2'\n   name: b\n",
+     f"y.yaml:5:4: invalid YAML: this line is not indented like the lines above it (in the list "
+     f"that starts at line 2, column 3); {INDENT_HINT}"),
+    # Indented more: YAML reads it as the rest of the value above.
+    ("pages:\n  - id: '1'\n    name: a\n     metrics: [page_messages_sent]\n",
+     f"y.yaml:4:6: invalid YAML: this line is indented more than line 3 above it, so it reads as "
+     f"the rest of that line's value; {INDENT_HINT}"),
+    ("refresh:\n  interval: 1m\n stale_after: 3m\n",
+     f"y.yaml:3:2: invalid YAML: this line is not indented like the lines above it (in the mapping "
+     f"that starts at line 1, column 1); {INDENT_HINT}"),
+    ("refresh:\n\tinterval: 1m\n",
+     "y.yaml:2:1: invalid YAML: a tab character; hint: YAML indents with spaces only; replace the "
+     "tab with spaces"),
+    ("refresh:\n  interval 1m\n  stale_after: 3m\n",
+     "y.yaml:2:3: invalid YAML: this line has no ':' after its key, so line 3 reads as the rest of "
+     "it; hint: write key: value"),
+    ("pages:\n  - id: '1'\n    name: Acme: Outlet\n",
+     "y.yaml:3:15: invalid YAML: a ': ' inside a value; hint: put the value in quotes "
+     "(name: \"a: b\") if it contains ': '"),
+    ("pages: [{id: '1'}\nrefresh: {}\n",
+     "y.yaml:1:8: invalid YAML: this [ is not closed before line 2; hint: close it with ], or "
+     "separate its items with commas"),
+    ("pages: [{id: '1'}]\n---\nrefresh: {}\n",
+     "y.yaml:2:1: invalid YAML: a second document starts here; hint: a config file holds one document"),
+    ("pages: [{id: '1', name: @acme}]\n",
+     "y.yaml:1:25: invalid YAML: a plain value cannot start with '@'; hint: put the value in quotes"),
+])
+def test_yaml_errors_name_the_line_and_column_to_fix_with_a_hint(text: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_text(text, "y.yaml")
+    assert caught.value.problems == [problem]
+
+
 def test_defaults_when_only_pages_are_given() -> None:
     config = load_text("pages:\n  - id: 1234567890\n")
     assert config.graph_api.base_url == "https://graph.facebook.com"
