@@ -22,6 +22,28 @@ from exporter.simulator import Simulator
 Labels = frozenset[tuple[str, str]]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if config.option.markexpr == "not e2e":
+        # The fast set starts no process at all, not even from a module's fixture.
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise AssertionError("the fast set (-m 'not e2e') starts no process")
+
+        subprocess.Popen._execute_child = refuse  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def no_process_unless_e2e(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only tests marked e2e may start a process: the fast set (`-m "not e2e"`, make
+    test-fast) must not, and this makes sure of it."""
+    if request.node.get_closest_marker("e2e") is not None:
+        return
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"{request.node.nodeid} starts a process: mark it e2e, or test in-process")
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 
+from exporter import cli
 from exporter.config import load_text
 from exporter.redact import Secret
 from exporter.runtime import Settings
@@ -76,3 +79,37 @@ def watch_logs() -> Iterator[LogWatch]:
     finally:
         root.removeHandler(handler)
         threading.excepthook = previous_hook
+
+
+@dataclass(frozen=True)
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, env: Mapping[str, str] | None = None) -> CliResult:
+    """`messenger-insights-exporter ARGS` in this process: exit code, stdout and stderr.
+
+    `env` replaces the environment for the call; the root logger, which the CLI sets up,
+    is put back afterwards.
+    """
+    out, err = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    saved_env = dict(os.environ)
+    if env is not None:
+        os.environ.clear()
+        os.environ.update(env)
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = cli.main(list(args))
+            except SystemExit as exc:  # argparse: --help, unknown flags
+                code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    return CliResult(code, out.getvalue(), err.getvalue())

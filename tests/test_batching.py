@@ -6,6 +6,8 @@ import math
 from collections import Counter
 from collections.abc import Callable
 
+import pytest
+
 from exporter.scheduler import DueTimes, next_due, phase_of
 from exporter.simulator import Scenario, Simulator
 from tests.conftest import RunningExporter, exporter_env, own_tokens, token_env, wait_until
@@ -24,6 +26,7 @@ def config(url: str, pages: list[str], extra: str = "", interval: str = "1h") ->
 PAGES = [str(8000000000 + i) for i in range(60)]
 
 
+@pytest.mark.e2e
 def test_round_trips_are_the_minimum(simulator: Simulator, start_exporter: Callable[..., RunningExporter]) -> None:
     exporter = start_exporter(config(simulator.url, PAGES), env=exporter_env(**own_tokens(TOKEN, PAGES)))
     operations = len(PAGES) * 2  # two groups per Page
@@ -34,6 +37,7 @@ def test_round_trips_are_the_minimum(simulator: Simulator, start_exporter: Calla
     assert scrape.get("messenger_insights_api_requests_total", outcome="success") == operations
 
 
+@pytest.mark.e2e
 def test_per_operation_errors_timeouts_and_rejections(
     simulator: Simulator, start_exporter: Callable[..., RunningExporter]
 ) -> None:
@@ -56,6 +60,7 @@ def test_per_operation_errors_timeouts_and_rejections(
                       page_id=retired, period="day") is not None
 
 
+@pytest.mark.e2e
 def test_usage_headers_of_an_operation_pause_its_page(
     simulator: Simulator, start_exporter: Callable[..., RunningExporter]
 ) -> None:

@@ -18,6 +18,7 @@ import pytest
 from bench import run as bench
 
 
+@pytest.mark.e2e
 def test_benchmark_runs_end_to_end_on_tiny_sizes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "results" / "bench.json"
     code = bench.main([

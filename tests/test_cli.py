@@ -1,4 +1,5 @@
-"""The command line as a user runs it: modes, exit codes, messages, signals."""
+"""The command line as a user runs it: modes, exit codes, messages (in-process), and the
+daemon's life with signals (e2e: a real process)."""
 
 from __future__ import annotations
 
@@ -25,16 +26,12 @@ from tests.conftest import (
     token_env,
     wait_until,
 )
+from tests.inprocess import run_cli
 
 REPO = Path(__file__).parent.parent
 TOKEN = "EAAB-canary-cli-9d2f40"
 # The Pages of small_config: each reads with its own token (own_tokens).
 PAGES = ("5000000001", "5000000002")
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "exporter", *args], capture_output=True, text=True,
-                          timeout=timeout, check=False, env=env if env is not None else exporter_env())
 
 
 def small_config(tmp_path: Path, url: str, pages: tuple[str, ...]) -> Path:
@@ -61,7 +58,7 @@ def test_check_config_on_the_example() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("\n") == 1
     assert "OK: 2 Pages, 22 metric entries" in result.stdout
-    missing = run_cli(f"--config.file={REPO / 'config.example.yaml'}", "--check-config")
+    missing = run_cli(f"--config.file={REPO / 'config.example.yaml'}", "--check-config", env=exporter_env())
     assert missing.returncode == 1
     assert "environment variable META_PAGE_TOKEN is not set" in missing.stderr
     assert "environment variable ACME_OUTLET_PAGE_TOKEN is not set" in missing.stderr
@@ -69,15 +66,15 @@ def test_check_config_on_the_example() -> None:
 
 
 def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
-    result = run_cli(f"--config.file={tmp_path / 'nope.yaml'}")
+    result = run_cli(f"--config.file={tmp_path / 'nope.yaml'}", env=exporter_env())
     assert result.returncode == 1
     assert f"{tmp_path / 'nope.yaml'}: config file not found" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_default_config_file_is_config_yaml(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "exporter", "--check-config"], capture_output=True,
-                            text=True, cwd=tmp_path, timeout=60, check=False, env=exporter_env())
+def test_default_config_file_is_config_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("--check-config", env=exporter_env())
     assert result.returncode == 1
     assert "config.yaml: config file not found" in result.stderr
 
@@ -116,6 +113,7 @@ def test_json_logs(tmp_path: Path, simulator: Simulator) -> None:
     assert failure["code"] == "190"
 
 
+@pytest.mark.e2e
 def test_demo_serves_three_lively_pages_and_stops_on_sigterm() -> None:
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "exporter", "--demo", f"--web.listen-address=127.0.0.1:{port}"],
@@ -138,6 +136,7 @@ def test_demo_serves_three_lively_pages_and_stops_on_sigterm() -> None:
     assert "Traceback" not in stderr
 
 
+@pytest.mark.e2e
 def test_sigint_stops_cleanly(simulator: Simulator, start_exporter: Callable[..., RunningExporter]) -> None:
     exporter = start_exporter(f"graph_api: {{base_url: '{simulator.url}'}}\npages: [{{id: '1'}}]\n",
                               env=exporter_env(META_PAGE_TOKEN=TOKEN))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ from exporter.config import ConfigError, Window, load_file, load_text
 from exporter.credentials import resolve_tokens
 from exporter.redact import Secret
 from exporter.suggestions import close_matches
+from tests.inprocess import run_cli
 
 CONFFILES = Path(__file__).parent / "conffiles"
 REPO = Path(__file__).parent.parent
@@ -39,11 +38,8 @@ def test_each_bad_config_names_its_problem_and_place(path: Path) -> None:
 
 @pytest.mark.parametrize("path", BAD_FILES, ids=[p.stem for p in BAD_FILES])
 def test_check_config_exits_1_with_the_problem_and_no_traceback(path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "exporter", f"--config.file={path}", "--check-config"],
-        capture_output=True, text=True, timeout=60, check=False,
-        env={**os.environ, "META_PAGE_TOKEN": "token-for-config-tests"},
-    )
+    result = run_cli(f"--config.file={path}", "--check-config",
+                     env={**os.environ, "META_PAGE_TOKEN": "token-for-config-tests"})
     assert result.returncode == 1
     assert expected_message(path) in result.stderr
     assert "Traceback" not in result.stderr + result.stdout

@@ -27,6 +27,9 @@ from tests.conftest import RunningExporter, free_port, wait_until
 from tests.monitoring import ALERTS, JOB, PROMETHEUS_DIR, alert_rules, promtool, require_tool
 from tests.test_prometheus_e2e import RunningPrometheus
 
+# Every test here starts processes (the exporter, Prometheus, promtool or Chromium).
+pytestmark = pytest.mark.e2e
+
 LOCAL_CONFIG = PROMETHEUS_DIR / "local.yml"
 SPIKE_ALERTS = ("MessengerInsightsBlockedConversationsSpike", "MessengerInsightsReportedConversationsSpike")
 FAST = "1s"

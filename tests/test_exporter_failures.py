@@ -6,10 +6,14 @@ import json
 import time
 from collections.abc import Callable
 
+import pytest
 import requests
 
 from exporter.simulator import Scenario, Simulator
 from tests.conftest import RunningExporter, Scrape, exporter_env, own_tokens, token_env, wait_until
+
+# Every test here starts processes (the exporter, Prometheus, promtool or Chromium).
+pytestmark = pytest.mark.e2e
 
 TOKEN = "EAAB-canary-failures-51c0de"
 GOOD, BAD_TOKEN, FAILING = "3000000001", "3000000002", "3000000003"

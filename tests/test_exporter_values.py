@@ -18,6 +18,9 @@ from tests.conftest import (
     token_env,
 )
 
+# Every test here starts processes (the exporter, Prometheus, promtool or Chromium).
+pytestmark = pytest.mark.e2e
+
 TOKEN = "EAAB-canary-values-7f3a9c"
 PAGE_A = "1111111111"
 PAGE_B = "2222222222"

@@ -64,6 +64,9 @@ from tests.faultkit import (
     up,
 )
 
+# Every test here starts processes (the exporter, Prometheus, promtool or Chromium).
+pytestmark = pytest.mark.e2e
+
 TOKEN = "EAAB-canary-faults-6b1f93d2c0"
 SECRETS = (TOKEN,)
 PAGE_VALUES = dict[tuple[str, Labels], float]

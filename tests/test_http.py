@@ -27,6 +27,7 @@ metrics: [page_messages_new_conversations_unique]
     return start_exporter(config, env=exporter_env(META_PAGE_TOKEN=TOKEN), **kwargs)
 
 
+@pytest.mark.e2e
 def test_ready_only_after_the_first_refresh_attempt(
     simulator: Simulator, start_exporter: Callable[..., RunningExporter]
 ) -> None:
@@ -41,6 +42,7 @@ def test_ready_only_after_the_first_refresh_attempt(
     assert exporter.scrape().get("messenger_insights_up", page_id=PAGE) == 1
 
 
+@pytest.mark.e2e
 def test_routes_methods_and_encodings(simulator: Simulator, start_exporter: Callable[..., RunningExporter]) -> None:
     exporter = start(simulator, start_exporter)
     url = exporter.url
@@ -79,6 +81,7 @@ def test_routes_methods_and_encodings(simulator: Simulator, start_exporter: Call
     b"GET /metrics HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n",
     b"",
 ])
+@pytest.mark.e2e
 def test_malformed_requests_never_hurt_the_daemon(
     simulator: Simulator, start_exporter: Callable[..., RunningExporter], raw: bytes
 ) -> None:

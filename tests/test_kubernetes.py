@@ -222,6 +222,7 @@ def canonical(objects: list[Doc]) -> list[str]:
     return sorted(json.dumps(doc, sort_keys=True) for doc in objects)
 
 
+@pytest.mark.e2e
 def test_kubectl_kustomize_renders_the_base_as_resolved_here() -> None:
     rendered = kustomize_build()
     generated = {generator["name"] for generator in kustomization()["configMapGenerator"]}
@@ -362,6 +363,7 @@ def test_the_config_discovers_pages_with_a_token_from_the_secret() -> None:
     assert variables[page_token_env]["valueFrom"]["secretKeyRef"].get("optional") is True
 
 
+@pytest.mark.e2e
 def test_every_shard_accepts_the_config_with_only_the_required_tokens() -> None:
     """--check-config as each pod runs it: the StatefulSet's args, its shard index (which the
     pod name gives), and only the Secret's required keys set (META_PAGE_TOKEN is optional)."""
@@ -572,6 +574,7 @@ def test_the_prometheus_rule_holds_the_rule_files() -> None:
     assert find("PrometheusRule")["spec"] == {"groups": groups}
 
 
+@pytest.mark.e2e
 def test_the_prometheus_rule_is_the_generators_output(tmp_path: Path) -> None:
     output = tmp_path / "prometheusrule.yaml"
     result = subprocess.run([sys.executable, str(GENERATOR), "--output", str(output)],
@@ -582,6 +585,7 @@ def test_the_prometheus_rule_is_the_generators_output(tmp_path: Path) -> None:
         "run python deploy/kubernetes/generate.py")
 
 
+@pytest.mark.e2e
 def test_promtool_accepts_the_prometheus_rules_spec(tmp_path: Path) -> None:
     rule_file = tmp_path / "rules.yml"
     rule_file.write_text(yaml.safe_dump(find("PrometheusRule")["spec"]), encoding="utf-8")
@@ -618,6 +622,7 @@ def render_overlay(tmp_path: Path, overlay: Doc) -> list[Doc]:
     return load_documents_text(result.stdout)
 
 
+@pytest.mark.e2e
 def test_the_readmes_overlay_changes_the_shard_count_in_both_places(tmp_path: Path) -> None:
     overlay = readme_yaml_block("# overlays/production/kustomization.yaml")
     assert overlay["resources"] == ["../../deploy/kubernetes"]
@@ -633,6 +638,7 @@ def test_the_readmes_overlay_changes_the_shard_count_in_both_places(tmp_path: Pa
         assert find(kind, rendered)["metadata"]["labels"]["release"] == "kube-prometheus-stack"
 
 
+@pytest.mark.e2e
 def test_the_readmes_overlay_without_the_operator(tmp_path: Path) -> None:
     overlay = readme_yaml_block("$patch: delete")
     rendered = render_overlay(tmp_path, {"apiVersion": "kustomize.config.k8s.io/v1beta1",

@@ -8,10 +8,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import requests
 
 from exporter.simulator import Scenario, Simulator
 from tests.conftest import RunningExporter, Scrape, exporter_env, own_tokens, token_env, wait_until
+
+# Every test here starts processes (the exporter, Prometheus, promtool or Chromium).
+pytestmark = pytest.mark.e2e
 
 TOKEN = "EAAB-canary-lifecycle-4411"
 A, B, C = "6000000001", "6000000002", "6000000003"

@@ -6,10 +6,14 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
 import requests
 
 from exporter.simulator import Simulator
 from tests.conftest import RunningExporter, exporter_env, own_tokens, token_env
+
+# Every test here starts processes (the exporter, Prometheus, promtool or Chromium).
+pytestmark = pytest.mark.e2e
 
 CLIENTS = 50
 SCRAPES_PER_CLIENT = 20

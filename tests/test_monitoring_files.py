@@ -59,6 +59,7 @@ def check(result: subprocess.CompletedProcess[str]) -> None:
 
 # -- Prometheus rules ------------------------------------------------------------------
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("path", [RULES, ALERTS], ids=["rules", "alerts"])
 def test_rule_files_pass_promtool_check_rules(path: Path) -> None:
     result = promtool("check", "rules", str(path))
@@ -71,6 +72,7 @@ def test_there_are_rule_unit_tests() -> None:
     assert {"alerts_test.yml", "rules_test.yml"} <= names
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("path", RULE_TESTS, ids=[p.name for p in RULE_TESTS])
 def test_promtool_unit_tests_pass(path: Path) -> None:
     result = promtool("test", "rules", str(path.relative_to(ROOT)))
@@ -137,6 +139,7 @@ def test_target_down_alert_selects_the_scrape_job() -> None:
     assert f'up{{job="{JOB}"}}' in rule["expr"]
 
 
+@pytest.mark.e2e
 def test_example_prometheus_config_passes_promtool_check_config() -> None:
     result = promtool("check", "config", str(PROMETHEUS_CONFIG.relative_to(ROOT)))
     check(result)
@@ -202,6 +205,7 @@ def test_per_page_queries_show_page_names() -> None:
             assert "group_left(page_name) messenger_insights_page_info" in query.expr, query.where()
 
 
+@pytest.mark.e2e
 def test_committed_dashboards_match_the_generator(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(GENERATOR), "--output", str(tmp_path)],
                             capture_output=True, text=True, timeout=60, check=False)
@@ -293,6 +297,7 @@ def test_compose_prometheus_loads_the_rules_and_scrapes_the_exporter() -> None:
 
 # -- .ci/ensure-prometheus --------------------------------------------------------------
 
+@pytest.mark.e2e
 def test_ensure_prometheus_script_is_executable_bash() -> None:
     script = ROOT / ".ci" / "ensure-prometheus"
     assert script.stat().st_mode & 0o111

@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).parent.parent
 
 
+@pytest.mark.e2e
 def test_console_script_and_module_entry_points() -> None:
     script = shutil.which("messenger-insights-exporter", path=str(Path(sys.executable).parent))
     assert script is not None, "the console script is not installed next to this Python"

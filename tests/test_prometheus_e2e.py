@@ -49,6 +49,9 @@ from tests.monitoring import (
     substitute,
 )
 
+# Every test here starts processes (the exporter, Prometheus, promtool or Chromium).
+pytestmark = pytest.mark.e2e
+
 TOKEN = "EAAB-monitoring-e2e-5d1c"
 APP_ID = "1234567890"
 APP_SECRET = "e2e-app-secret-7f3a"

@@ -16,6 +16,9 @@ from exporter.simulator import Scenario, Simulator
 from tests.conftest import RunningExporter, exporter_env, free_port, wait_until
 from tests.monitoring import require_tool
 
+# Every test here starts processes (the exporter, Prometheus, promtool or Chromium).
+pytestmark = pytest.mark.e2e
+
 USER_TOKEN = "EAAU-canary-user-token-5e5e"
 ACME = [("9100000001", "Acme Store"), ("9100000002", "Acme Outlet"), ("9100000003", "Acme Test Page"),
         ("9100000004", "Bluebird Cafe")]

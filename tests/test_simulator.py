@@ -1525,6 +1525,7 @@ def run_cli(*args: str) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.e2e
 def test_cli_serves_until_sigterm() -> None:
     process = run_cli(
         "--listen", "127.0.0.1:0", "--scenario", '777=rate_limited:{"code": 17}',
@@ -1573,6 +1574,7 @@ def test_cli_serves_until_sigterm() -> None:
         ("--accounts-prefix", "x7"),
     ],
 )
+@pytest.mark.e2e
 def test_cli_rejects_bad_arguments(args: tuple[str, ...]) -> None:
     process = run_cli(*args)
     _, stderr = process.communicate(timeout=10)

@@ -26,6 +26,9 @@ from tests.dom import Node, parse
 from tests.test_status_page import FixedStatus, NoView, rows
 from tests.test_web_config import PASSWORD, pki  # noqa: F401 - the certificates fixture
 
+# Every test here starts processes (the exporter, Prometheus, promtool or Chromium).
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parent.parent
 RELATIVE = re.compile(r"^(now|in \d+ (s|min|h|d)|\d+ (s|min|h|d) ago)$")
 

@@ -225,6 +225,7 @@ def test_the_scheduler_runs_rechecks_well_within_a_minute_only_with_app_credenti
 
 # --- a running exporter process ---------------------------------------------------------
 
+@pytest.mark.e2e
 def test_a_token_going_bad_while_running_flips_within_a_refresh_and_is_rechecked_once(
     simulator: Simulator, start_exporter: Callable[..., RunningExporter]
 ) -> None:

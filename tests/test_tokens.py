@@ -38,6 +38,9 @@ from tests.faultkit import (
     up,
 )
 
+# Every test here starts processes (the exporter, Prometheus, promtool or Chromium).
+pytestmark = pytest.mark.e2e
+
 APP_ID = "918273645546372"
 SECRET_ENV = "MIE_TEST_APP_SECRET"
 SCOPES = ("pages_messaging", "pages_read_engagement", "pages_show_list", "read_insights")

@@ -14,6 +14,9 @@ import requests
 from exporter.simulator import Simulator
 from tests.conftest import RunningExporter, exporter_env, wait_until
 
+# Every test here starts processes (the exporter, Prometheus, promtool or Chromium).
+pytestmark = pytest.mark.e2e
+
 TOKEN = "EAAB-canary-web-77aa01"
 PASSWORD = "correct horse battery staple"
 
