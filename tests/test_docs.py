@@ -4,8 +4,6 @@ README stays a short newcomer's path, and every alert has its runbook."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ import yaml
 
 from exporter.catalog import CATALOG, RENAMED, exported_name
 from tests.conftest import exporter_env
+from tests.inprocess import run_cli
 from tests.markdown_links import (
     DOCS,
     ROOT,
@@ -80,8 +79,7 @@ def test_readme_is_a_short_path_from_clone_to_alert() -> None:
 # -- Everything that exists is listed, and everything listed exists ----------------------
 
 def run_exporter(*args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "exporter", *args], capture_output=True, text=True,
-                            timeout=60, check=False, env=exporter_env())
+    result = run_cli(*args, env=exporter_env())
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -139,8 +137,7 @@ def test_every_key_the_configuration_doc_lists_is_one_the_loader_knows(tmp_path:
     document["metrics"] = [document["metrics"]]
     config = tmp_path / "every-key.yaml"
     config.write_text(yaml.safe_dump(document), encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "exporter", f"--config.file={config}", "--check-config"],
-                            capture_output=True, text=True, timeout=60, check=False, env=exporter_env())
+    result = run_cli(f"--config.file={config}", "--check-config", env=exporter_env())
     assert result.returncode == 1 and "error" in result.stderr, result.stderr
     assert "unknown key" not in result.stdout + result.stderr, result.stderr
 
