@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast test-e2e bench install install-test clean
+.PHONY: demo test test-fast test-e2e coverage bench install install-test clean
 
 demo: $(VENV)/.installed
 	$(BIN)/messenger-insights-exporter --demo
@@ -18,6 +18,11 @@ test: test-fast
 # The in-process tests: no process is started (tests/conftest.py refuses one).
 test-fast: $(VENV)/.installed-test
 	$(BIN)/pytest -m "not e2e"
+
+# What the in-process tests cover of exporter/, per module (the simulator left out).
+coverage: $(VENV)/.installed-test
+	$(BIN)/pytest -m "not e2e" -q --cov=exporter --cov-report=term-missing:skip-covered \
+		--cov-config=pyproject.toml
 
 test-e2e: $(VENV)/.installed-test
 	.ci/ensure-prometheus

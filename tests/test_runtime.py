@@ -17,6 +17,7 @@ from exporter.app import Exporter
 from exporter.http_server import Endpoint, HttpServer
 from exporter.reloader import Reloader
 from exporter.runtime import Runtime, Settings
+from exporter.scheduler import DueTimes, RefreshScheduler
 from exporter.simulator import Scenario, Simulator
 from exporter.status_board import StatusBoard
 from tests.conftest import Scrape, wait_until
@@ -198,3 +199,21 @@ def test_fifty_reloads_under_scrapes_refreshes_and_token_checks(sim: Simulator) 
     assert not late, f"requests about a removed Page after its reload: {late[:5]}"
     for page in (R1, R2):
         assert any(entry.page_id == page for entry in log), f"{page} was never refreshed at all"
+
+
+def test_pages_a_reload_interrupted_are_due_again_at_the_next_tick(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exporter = Exporter(settings(sim, K1, K2))
+    scheduler = RefreshScheduler(exporter)
+    scheduler.due = DueTimes(3600, clock=lambda: 1_790_000_000.0)
+    rounds: list[list[str]] = []
+
+    def interrupted_round(page_ids: list[str]) -> list[str]:
+        rounds.append(sorted(page_ids))
+        return [K1]  # a reload retired the round's client before K1 was asked
+
+    monkeypatch.setattr(exporter, "refresh_pages", interrupted_round)
+    scheduler.tick()
+    scheduler.tick()
+    assert rounds == [[K1, K2], [K1]]
