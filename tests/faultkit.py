@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import requests
 from exporter.simulator import Scenario
 from exporter.simulator.calendar import utc_offset_hours
 from tests.conftest import Labels, RunningExporter, Scrape, launch_exporter, wait_until
+from tests.dom import parse
 
 # /metrics must answer well within this during any fault (the issue's "promptly").
 SCRAPE_BUDGET_SECONDS = 1.0
@@ -168,12 +168,25 @@ def insights_of(scrape: Scrape, page: str) -> dict[tuple[str, Labels], float]:
     }
 
 
+def page_errors(exporter: RunningExporter) -> dict[str, str]:
+    """Each Page's error on the status page, "code: message": the current one, or a
+    recovered Page's last one."""
+    page = parse(requests.get(f"{exporter.url}/?limit=1000", timeout=10).text)
+    errors = {}
+    for row in page.find_all("tr"):
+        if "data-page-id" not in row.attrs:
+            continue
+        shown = row.find_all("div", "error") or row.find_all("div", "recovered")
+        if shown:
+            code = shown[0].one("code").text()
+            errors[row.attrs["data-page-id"]] = f"{code}: {shown[0].one('span', 'message').attrs['title']}"
+    return errors
+
+
 def last_error_code(exporter: RunningExporter, page: str) -> str | None:
-    """The code of the Page's last error, as the landing page shows it ("code: message (time)")."""
-    landing = requests.get(f"{exporter.url}/", timeout=10).text
-    row = re.search(rf'<tr><td>{page}</td><td>[^<]*</td><td class="\w+">\w+</td><td>[^<]*</td>'
-                    r"<td>([^:<]*):", landing)
-    return row.group(1) if row else None
+    """The code of the Page's last error, as the status page shows it."""
+    error = page_errors(exporter).get(page)
+    return error.split(":", 1)[0] if error is not None else None
 
 
 def errors_by_code(scrape: Scrape) -> dict[str, float]:

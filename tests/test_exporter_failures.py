@@ -11,6 +11,7 @@ import requests
 
 from exporter.simulator import Scenario, Simulator
 from tests.conftest import RunningExporter, Scrape, exporter_env, own_tokens, token_env, wait_until
+from tests.faultkit import page_errors
 
 # Every test here starts processes (the exporter, Prometheus, promtool or Chromium).
 pytestmark = pytest.mark.e2e
@@ -75,9 +76,9 @@ def test_bad_token_and_failing_page_do_not_touch_the_good_page(
     assert scrape.get("messenger_insights_last_success_timestamp_seconds", page_id=BAD_TOKEN) == 0
     assert scrape.get("messenger_insights_api_errors_total", code="190") == 1  # never retried
     assert scrape.get("messenger_insights_api_errors_total", code="1") == 1  # retries: 0
-    landing = requests.get(exporter.url + "/", timeout=5).text
-    assert "190: Error validating access token" in landing
-    assert "1: An unknown error occurred" in landing
+    errors = page_errors(exporter)
+    assert errors[BAD_TOKEN].startswith("190: Error validating access token")
+    assert errors[FAILING].startswith("1: An unknown error occurred")
     log_lines = [line for line in exporter.logs().splitlines() if "Graph API request failed" in line]
     assert len(log_lines) == 2
     assert any(f"page_id={BAD_TOKEN}" in line and "code=190" in line for line in log_lines)
@@ -180,8 +181,7 @@ def test_garbage_and_tokens_in_error_bodies_are_handled_and_scrubbed(
     assert up(scrape, BAD_TOKEN) == 0 and up(scrape, FAILING) == 0
     assert scrape.get("messenger_insights_api_errors_total", code="decode") == 1
     assert scrape.get("messenger_insights_api_errors_total", code="190") == 1
-    landing = requests.get(exporter.url + "/", timeout=5).text
-    assert "Invalid OAuth access token [REDACTED]" in landing
+    assert "Invalid OAuth access token [REDACTED]" in page_errors(exporter)[BAD_TOKEN]
     no_token_anywhere(exporter)
 
 
