@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import os
 import platform
@@ -17,6 +18,7 @@ from exporter import __version__
 from exporter.app import Exporter
 from exporter.config import ConfigError
 from exporter.http_server import Endpoint, HttpServer, ListenAddressError, parse_listen_address
+from exporter.listen_check import AddressInUseError, cannot_listen, probe_listen_address
 from exporter.logs import FORMATS, LEVELS, setup_logging
 from exporter.redact import scrub
 from exporter.reloader import Reloader, load_settings
@@ -90,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    namespace = parser.parse_args(argv)
+    namespace, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser.error(unknown_arguments(parser, unknown))
     if namespace.version:
         print(f"{PROGRAM}, version {__version__} (python {platform.python_version()})")
         return 0
@@ -149,6 +153,19 @@ def run(options: Options) -> int:
         for warning in settings.config.warnings:
             print(f"warning: {scrub(warning)}", file=sys.stderr)
     if options.check_config:
+        try:
+            probe_listen_address(options.listen_address, tls=web.ssl_context is not None)
+        except AddressInUseError as exc:
+            if not exc.by_exporter:
+                _fail(str(exc))
+                return 1
+            # Checking a config before reloading the exporter that runs with it is fine.
+            print(f"warning: {options.listen_address} is in use by a running "
+                  f"messenger-insights-exporter: fine if this config is for its reload, else "
+                  "choose another with --web.listen-address", file=sys.stderr)
+        except ListenAddressError as exc:
+            _fail(str(exc))
+            return 1
         print(settings.config.summary(settings.shard.index, settings.shard.count))
         return 0
     if options.check_api:
@@ -184,11 +201,11 @@ def serve(
     scheduler = RefreshScheduler(exporter)
     reloader = Reloader(exporter, load, scheduler.reconcile)
     auth = BasicAuth(web.users) if web.users else None
+    status = StatusBoard(exporter, due=scheduler.due, reloads=reloader, demo=demo)
     try:
-        status = StatusBoard(exporter, due=scheduler.due, reloads=reloader, demo=demo)
         server = HttpServer(listen_address, Endpoint(exporter, reloader.reload, status, web, auth))
     except OSError as exc:
-        _fail(f"cannot listen on {listen_address}: {exc.strerror or exc}")
+        _fail(cannot_listen(listen_address, parse_listen_address(listen_address)[1], exc))
         return 1
     stop = threading.Event()
 
@@ -224,6 +241,21 @@ def serve(
         sys.stdout.flush()
         os._exit(0)
     return 0
+
+
+def unknown_arguments(parser: argparse.ArgumentParser, unknown: Sequence[str]) -> str:
+    """What was not understood, each unknown flag with the closest known one when it is close."""
+    known = [flag for action in parser._actions for flag in action.option_strings]
+    flags = [arg.split("=", 1)[0] for arg in unknown if arg.startswith("-")]
+    if not flags:
+        return f"unexpected argument {unknown[0]!r}: every setting is a flag (see --help)"
+    parts = []
+    for flag in flags:
+        close = difflib.get_close_matches(flag, known, n=1, cutoff=0.8)
+        parts.append(f"unknown flag {flag}" + (f"; did you mean {close[0]}?" if close else ""))
+    if len(parts) > 1 or not parts[0].endswith("?"):
+        parts.append("see --help for the flags")
+    return "; ".join(parts)
 
 
 def _count_arg(text: str) -> int:

@@ -8,6 +8,11 @@ from pathlib import Path
 from exporter.config import Config, ConfigError, TokenSource
 from exporter.redact import Secret, register_secret
 
+# Discovered Pages' tokens come from /me/accounts, not from a variable or file.
+DISCOVERED = TokenSource(env="(discovered)")
+# Where the README says how to get a Page token (tests/test_messages.py checks it exists).
+GET_A_TOKEN = 'README.md, "Real setup", step 1 "Get a Page access token"'  # noqa: S105 - a pointer
+
 
 def resolve_tokens(config: Config, environ: Mapping[str, str]) -> dict[str, Secret]:
     """Every Page's token, keyed by Page id; ConfigError naming each missing source.
@@ -81,3 +86,23 @@ def read_token(source: TokenSource, environ: Mapping[str, str]) -> Secret | str:
         return f"{source.describe()} holds characters an access token cannot have"
     register_secret(value)
     return Secret(value)
+
+
+def token_origin(source: TokenSource) -> str:
+    """Where a Page token comes from, for messages: a variable or file name, never a value."""
+    if source == DISCOVERED:
+        return "Page discovery (/me/accounts with the discovery user token)"
+    return source.describe()
+
+
+def token_renewal(source: TokenSource) -> str:
+    """What to do when the Page's token no longer works (Graph API error 190)."""
+    where = token_origin(source)
+    if source == DISCOVERED:
+        return (f"the Page token from {where} no longer works: get a new user token ({GET_A_TOKEN}), "
+                "put it where discovery.user_token says, then reload (SIGHUP or POST /-/reload)")
+    if source.file is not None:
+        return (f"the Page token from {where} no longer works: get a new one ({GET_A_TOKEN}), "
+                "write it to that file, then reload (SIGHUP or POST /-/reload)")
+    return (f"the Page token from {where} no longer works: get a new one ({GET_A_TOKEN}), "
+            "then restart the exporter with the new value")

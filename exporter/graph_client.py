@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -154,6 +155,7 @@ class GraphClient:
         self.clock = clock
         self._local = threading.local()
         self._in_flight = threading.BoundedSemaphore(api.max_concurrency)
+        self._target = host_and_port(api.base_url)
         self._closed = threading.Event()
         self._sending = 0
         self._sending_changed = threading.Condition()
@@ -425,18 +427,24 @@ class GraphClient:
                     if size > MAX_BODY_BYTES:
                         raise GraphError("decode", f"answer larger than {MAX_BODY_BYTES // 2**20} MiB")
                     if time.monotonic() > deadline:
-                        raise GraphError(
-                            "network", f"answer not complete within {self.api.timeout:g}s", transient=True
-                        )
+                        raise self._network_error(
+                            f"answer from {self._target} not complete within {self.api.timeout:g}s")
                     chunks.append(chunk)
                 lowered = {k.lower(): v for k, v in response.headers.items()}
                 return b"".join(chunks), response.status_code, lowered
+        except requests.ConnectTimeout:
+            raise self._network_error(f"no connection to {self._target} within {self.api.timeout:g}s") from None
         except (requests.Timeout, urllib3.exceptions.TimeoutError):
-            raise GraphError("network", f"no answer within {self.api.timeout:g}s", transient=True) from None
+            raise self._network_error(f"no answer from {self._target} within {self.api.timeout:g}s") from None
         except urllib3.exceptions.DecodeError:
             raise GraphError("decode", "answer could not be decompressed") from None
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise GraphError("network", _describe_network_error(exc), transient=True) from None
+            raise self._network_error(describe_network_error(exc, self.api.base_url)) from None
+
+    def _network_error(self, what: str) -> GraphError:
+        """Where it tried, so a wrong base_url can be told from an outage; never a token
+        (the URL's path and query are left out)."""
+        return GraphError("network", f"{what} (graph_api.base_url {self.api.base_url})", transient=True)
 
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
@@ -505,20 +513,35 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _describe_network_error(exc: Exception) -> str:
-    """A short reason, never the exception text itself (it can hold URLs)."""
+def host_and_port(base_url: str) -> str:
+    """`host:port` of a base URL (`[v6]:port`), the port filled in from the scheme."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or "?"
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = 443 if parts.scheme == "https" else 80
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def describe_network_error(exc: Exception, base_url: str) -> str:
+    """What failed and with which host and port; never the exception text itself (it holds
+    the URL)."""
+    target = host_and_port(base_url)
     text = str(exc).lower()
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"TLS handshake with {target} failed (certificate or protocol; is the scheme right?)"
     if isinstance(exc, requests.ConnectionError | urllib3.exceptions.HTTPError | OSError):
         if "refused" in text:
-            return "connection refused"
+            return f"connection refused by {target}"
         if "reset" in text or "aborted" in text or "broken" in text:
-            return "connection reset"
-        if "name or service" in text or "resolve" in text:
-            return "host name not resolved"
+            return f"connection to {target} reset"
+        if "name or service" in text or "resolve" in text or "resolution" in text:
+            return f"host name {urlsplit(base_url).hostname} not resolved"
         if isinstance(exc, urllib3.exceptions.ProtocolError | urllib3.exceptions.IncompleteRead):
-            return "answer cut off or garbled in transit"
+            return f"answer from {target} cut off or garbled in transit"
     if isinstance(exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError):
-        return "answer cut off or garbled in transit"
+        return f"answer from {target} cut off or garbled in transit"
     if isinstance(exc, requests.ConnectionError):
-        return "connection failed"
-    return type(exc).__name__
+        return f"connection to {target} failed"
+    return f"{type(exc).__name__} talking to {target}"

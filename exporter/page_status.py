@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from exporter.config import Config, PageConfig
+from exporter.credentials import token_origin
 from exporter.snapshots import ErrorInfo, PageSnapshot
 from exporter.token_check import TokenStatus
 from exporter.token_validity import Evidence, token_valid
@@ -33,8 +34,6 @@ FILTERS = ("all", *STATES)  # "failing" shows every Page needing attention
 
 # The shipped MessengerInsightsTokenExpiringSoon alert fires within this much of expiry.
 TOKEN_EXPIRY_WARNING_SECONDS = 7 * 86400
-# Discovered Pages' tokens come from /me/accounts (app.DISCOVERED).
-DISCOVERED_ENV = "(discovered)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,9 +190,7 @@ def _checked_token_view(status: TokenStatus, now: float, source: str) -> TokenVi
 
 def token_source(page: PageConfig) -> str:
     """Where the Page's token comes from: a variable or file name, never the value."""
-    if page.token.env == DISCOVERED_ENV:
-        return "Page discovery (/me/accounts)"
-    return page.token.describe()
+    return token_origin(page.token)
 
 
 def utc(timestamp: float) -> str:

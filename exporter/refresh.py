@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from types import MappingProxyType
 
 from exporter.config import MetricSpec, PageConfig, RefreshConfig
+from exporter.credentials import token_renewal
 from exporter.graph_client import (
     ClientClosedError,
     GraphClient,
@@ -174,10 +175,12 @@ class _Fetch:
         self.rejected[spec.name] = self.now
 
     def _fail(self, specs: tuple[MetricSpec, ...], exc: GraphError, now: float) -> None:
+        message = exc.message
         if exc.graph_code == TOKEN_ERROR_CODE:
             self.token_worked = False
+            message = f"{message.rstrip('. ')}; {token_renewal(self.page.token)}"
         self.failed.update(specs)
-        self.errors.append(ErrorInfo(exc.code, exc.message, now))
+        self.errors.append(ErrorInfo(exc.code, message, now))
         log.error(
             "Graph API request failed",
             extra={
@@ -185,6 +188,6 @@ class _Fetch:
                 "metrics": ",".join(s.name for s in specs),
                 "code": exc.code,
                 "kind": exc.kind,
-                "error": exc.message,
+                "error": message,
             },
         )

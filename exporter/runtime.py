@@ -13,16 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from exporter.config import Config, PageConfig, TokenSource
+from exporter.config import Config, PageConfig
+from exporter.credentials import DISCOVERED
 from exporter.discovery import DiscoveredPage
 from exporter.graph_client import GraphClient
 from exporter.redact import Secret
 from exporter.refresh import PageRefresher
 from exporter.sharding import Shard
 from exporter.token_check import TokenChecker
-
-# Discovered Pages' tokens come from /me/accounts, not from a variable or file.
-DISCOVERED = TokenSource(env="(discovered)")
 
 
 @dataclass(frozen=True, slots=True)

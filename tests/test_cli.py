@@ -163,7 +163,7 @@ def test_port_in_use_exits_1(tmp_path: Path, simulator: Simulator) -> None:
         result = run_cli(f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
                          env=exporter_env(**own_tokens(TOKEN, ("1",))))
     assert result.returncode == 1
-    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: port {port} is already in use" in result.stderr
 
 
 def _ready(url: str) -> bool:
