@@ -106,3 +106,11 @@ def token_renewal(source: TokenSource) -> str:
                 "write it to that file, then reload (SIGHUP or POST /-/reload)")
     return (f"the Page token from {where} no longer works: get a new one ({GET_A_TOKEN}), "
             "then restart the exporter with the new value")
+
+
+def user_token_renewal(source: TokenSource) -> str:
+    """What to do when discovery's user token no longer works (Graph API error 190)."""
+    then = ("write it to that file, then reload (SIGHUP or POST /-/reload)" if source.file is not None
+            else "then restart the exporter with the new value")
+    return (f"the discovery user token from {source.describe()} no longer works: get a new one "
+            f"({GET_A_TOKEN}), {then}")

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.config import DiscoveryConfig
+from exporter.credentials import user_token_renewal
 from exporter.graph_client import ClientClosedError, GraphClient, GraphError
 from exporter.redact import Secret, register_secret
+from exporter.token_validity import TOKEN_ERROR_CODE
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,8 @@ def discover(client: GraphClient, user_token: Secret, config: DiscoveryConfig) -
         except ClientClosedError:
             raise
         except GraphError as exc:
-            raise DiscoveryError(f"listing Pages failed: {exc}") from None
+            fix = f"; {user_token_renewal(config.user_token)}" if exc.graph_code == TOKEN_ERROR_CODE else ""
+            raise DiscoveryError(f"listing Pages failed: {exc}{fix}") from None
         for page in _pages(document):
             if config.wants(page.id, page.name):
                 found.setdefault(page.id, page)

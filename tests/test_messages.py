@@ -17,6 +17,7 @@ from exporter import cli
 from exporter.app import Exporter
 from exporter.config import (
     Config,
+    DiscoveryConfig,
     GraphApiConfig,
     MetricSpec,
     PageConfig,
@@ -25,6 +26,7 @@ from exporter.config import (
     Window,
 )
 from exporter.credentials import DISCOVERED, GET_A_TOKEN, token_renewal
+from exporter.discovery import DiscoveryError, discover
 from exporter.governor import RateLimitGovernor
 from exporter.graph_client import GraphClient, GraphError, InsightsQuery, host_and_port
 from exporter.http_server import Endpoint, HttpServer
@@ -123,6 +125,21 @@ def test_host_and_port_of_a_base_url(base_url: str, target: str) -> None:
 ])
 def test_token_renewal_names_the_source(source: TokenSource, text: str) -> None:
     assert token_renewal(source) == text
+
+
+class RefusingClient:
+    def get_json(self, path: str, params: dict[str, str], token: Secret) -> object:
+        raise GraphError("190", "Error validating access token: Session has expired", graph_code=190)
+
+
+def test_discovery_with_a_dead_user_token_names_its_source() -> None:
+    config = DiscoveryConfig(TokenSource(env="META_SYSTEM_USER_TOKEN"))
+    with pytest.raises(DiscoveryError) as caught:
+        discover(RefusingClient(), Secret(TOKEN), config)  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "listing Pages failed: 190: Error validating access token: Session has expired; the discovery "
+        "user token from environment variable META_SYSTEM_USER_TOKEN no longer works: get a new one "
+        f"({GET_A_TOKEN}), then restart the exporter with the new value")
 
 
 def test_the_pointed_readme_step_exists() -> None:
