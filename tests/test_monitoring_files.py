@@ -303,5 +303,5 @@ def test_ensure_prometheus_script_is_executable_bash() -> None:
     assert script.stat().st_mode & 0o111
     result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, check=False)
     check(result)
-    test_recipe = re.search(r"^test:.*\n\t(.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    test_recipe = re.search(r"^test-e2e:.*\n\t(.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
     assert test_recipe is not None and test_recipe.group(1) == ".ci/ensure-prometheus"

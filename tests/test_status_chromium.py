@@ -190,8 +190,14 @@ def test_ensure_chromium_script_runs_before_the_tests() -> None:
     assert script.stat().st_mode & 0o111
     result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
-    recipe = re.search(r"^test:.*\n((?:\t.+\n)+)", (ROOT / "Makefile").read_text(), re.MULTILINE)
-    assert recipe is not None
-    steps = recipe.group(1).split("\n")
+    makefile = (ROOT / "Makefile").read_text()
+    assert "\t$(MAKE) --no-print-directory test-e2e" in recipe(makefile, "test")
+    steps = recipe(makefile, "test-e2e")
     assert "\t.ci/ensure-chromium" in steps
     assert steps.index("\t.ci/ensure-chromium") < next(i for i, s in enumerate(steps) if "pytest" in s)
+
+
+def recipe(makefile: str, target: str) -> list[str]:
+    found = re.search(rf"^{re.escape(target)}:.*\n((?:\t.+\n)+)", makefile, re.MULTILINE)
+    assert found is not None, f"no {target} target"
+    return found.group(1).splitlines()
