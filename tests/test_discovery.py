@@ -13,11 +13,12 @@ from prometheus_client import CollectorRegistry
 from exporter import app
 from exporter.app import Exporter
 from exporter.config import DiscoveryConfig, GraphApiConfig, TokenSource
+from exporter.credentials import DISCOVERED
 from exporter.discovery import PAGE_SIZE, DiscoveryError, discover
 from exporter.governor import RateLimitGovernor
 from exporter.graph_client import ClientClosedError, GraphClient
 from exporter.redact import Secret
-from exporter.runtime import DISCOVERED, Settings
+from exporter.runtime import Settings
 from exporter.self_metrics import SelfMetrics
 from exporter.sharding import Shard
 from exporter.simulator import Scenario, Simulator
