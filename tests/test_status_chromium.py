@@ -13,15 +13,24 @@ import struct
 import subprocess
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
 from exporter.http_server import Endpoint, HttpServer
+from exporter.simulator import Scenario, Simulator
 from tests import status_fixtures as fx
-from tests.conftest import free_port, stop_process, wait_until
+from tests.conftest import (
+    RunningExporter,
+    exporter_env,
+    free_port,
+    own_tokens,
+    stop_process,
+    token_env,
+    wait_until,
+)
 from tests.dom import Node, parse
 from tests.test_status_page import FixedStatus, NoView, rows
 from tests.test_web_config import PASSWORD, pki  # noqa: F401 - the certificates fixture
@@ -30,6 +39,7 @@ from tests.test_web_config import PASSWORD, pki  # noqa: F401 - the certificates
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parent.parent
+CANARY = "EAAB-status-live-canary-3d7e"
 RELATIVE = re.compile(r"^(now|in \d+ (s|min|h|d)|\d+ (s|min|h|d) ago)$")
 
 
@@ -183,6 +193,40 @@ def test_demo_behind_tls_and_basic_auth_refreshes_itself(tmp_path: Path, pki: Pa
     finally:
         stop_process(process)
         log.close()
+
+
+def test_a_live_exporters_failing_and_held_pages_in_the_browser(
+    tmp_path: Path, simulator: Simulator, start_exporter: Callable[..., RunningExporter]
+) -> None:
+    """The page reads the state the running exporter keeps: a token Meta refuses, a Page the
+    governor holds after a rate-limit error, and a good one, as a real refresh left them."""
+    good, refused, limited = "4950000001", "4950000002", "4950000003"
+    pages = [good, refused, limited]
+    simulator.set_scenario(refused, Scenario("invalid_token"))
+    simulator.set_scenario(limited, Scenario("rate_limited", {"code": 80001, "minutes": 5}))
+    entries = "".join(f"  - {{id: '{page}', access_token_env: {token_env(page)}}}\n" for page in pages)
+    exporter = start_exporter(
+        f"graph_api: {{base_url: '{simulator.url}', max_retries: 0}}\nrefresh: {{interval: 1h}}\n"
+        f"pages:\n{entries}",
+        env=exporter_env(**own_tokens(CANARY, pages)))
+    text = chromium(tmp_path, exporter.url + "/", "--dump-dom")
+    assert CANARY not in text
+    shown = rows(parse(text))
+    assert {p: r.attrs["data-state"] for p, r in shown.items()} == {
+        good: "up", refused: "failing", limited: "held"}
+    assert shown[refused].one("span", "token").text() == "invalid"
+    assert shown[refused].one("span", "token").attrs["title"] == (
+        f"the Graph API refused it (error 190); token from environment variable {token_env(refused)}")
+    error = shown[refused].one("div", "error")
+    assert error.one("code").text() == "190"
+    assert error.one("span", "message").attrs["title"].endswith(
+        f"; the Page token from environment variable {token_env(refused)} no longer works: get a new one "
+        '(README.md, "Real setup", step 1 "Get a Page access token"), then restart the exporter with '
+        "the new value")
+    assert shown[limited].one("span", "until").text().startswith("by rate limits until ")
+    assert shown[limited].one("div", "error").one("code").text() == "80001"
+    assert shown[good].one("td", "errors").text() == ""
+    assert shown[good].one("td", "next-due").text().startswith("in ")
 
 
 def test_ensure_chromium_script_runs_before_the_tests() -> None:
