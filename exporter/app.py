@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
 from prometheus_client import (
@@ -37,12 +37,15 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class Exporter:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        """`clock` is the wall clock of everything the exporter times and exports: request
+        windows, fetch and success times, staleness, reloads, rate-limit pauses."""
+        self.clock = clock
         self.stop_event = threading.Event()
         self.registry = CollectorRegistry(auto_describe=False)
         self.self_metrics = SelfMetrics(self.registry)
         self.store = SnapshotStore()
-        self.governor = RateLimitGovernor(settings.config.graph_api.max_usage_ratio)
+        self.governor = RateLimitGovernor(settings.config.graph_api.max_usage_ratio, clock=clock)
         self._refreshing: set[str] = set()
         self._refreshing_lock = threading.Condition()
         self.discovery_attempted = False
@@ -51,18 +54,18 @@ class Exporter:
         # Reloads and rediscoveries each build the next runtime from the current one.
         self._swap_lock = threading.Lock()
         self.token_changes = Changes()
-        self.token_answers = TokenAnswers(self.token_changes)
+        self.token_answers = TokenAnswers(self.token_changes, clock=clock)
         self.runtime = self._build(settings, (), None)
         self.store.keep_only(tuple(self.runtime.pages.values()))
         self.token_answers.keep_only(self.runtime.tokens)
         # The insights part of /metrics is rendered per change by the exposition cache;
         # `registry` holds what changes per scrape.
         renderer = StaticRenderer(
-            self.store, lambda: self.runtime.config.refresh,
+            self.store, lambda: self.runtime.config.refresh, clock,
             sources=(self.self_metrics.usage,
                      TokenFamilies(lambda: self.runtime.token_checker, self.token_answers)),
         )
-        self.exposition = ExpositionCache(renderer, self.registry)
+        self.exposition = ExpositionCache(renderer, self.registry, clock)
         self.registry.register(ThrottleCollector(self.governor, lambda: self.runtime.pages))
         self.reload_ok = Gauge(
             "messenger_insights_config_last_reload_successful",
@@ -75,7 +78,7 @@ class Exporter:
             registry=self.registry,
         )
         self.reload_ok.set(1)
-        self.reload_time.set(time.time())
+        self.reload_time.set(self.clock())
         self.scale = ScaleMetrics(self.registry)
         self.scale.shard(settings.shard, len(self.runtime.pages))
         ProcessCollector(registry=self.registry)
@@ -93,15 +96,16 @@ class Exporter:
             client = previous.client
         else:
             client = GraphClient(config.graph_api, self.self_metrics, self.governor,
-                                 app_secret=settings.app_secret, stop=self.stop_event)
+                                 app_secret=settings.app_secret, stop=self.stop_event, clock=self.clock)
         checker: TokenChecker | None = None
         if config.graph_api.app_id is not None and settings.app_secret is not None:
             # The last statuses of kept Pages stand until the new checker's first check.
             last = previous.token_checker.statuses() if previous and previous.token_checker else {}
             checker = TokenChecker(client, config.graph_api.app_id, settings.app_secret,
                                    previous={p: s for p, s in last.items() if p in pages},
-                                   changes=self.token_changes)
-        refresher = PageRefresher(client, self.store, config.refresh, on_token_outcomes=self._token_outcomes)
+                                   changes=self.token_changes, clock=self.clock)
+        refresher = PageRefresher(client, self.store, config.refresh, self.clock,
+                                  on_token_outcomes=self._token_outcomes)
         return Runtime(settings, discovered, pages, tokens, client, refresher, checker)
 
     def _publish(self, runtime: Runtime, *, forget_rejections: bool) -> GraphClient | None:
@@ -150,7 +154,7 @@ class Exporter:
                 retired = self._publish(updated, forget_rejections=False)
             self._retire(retired)
             self.discovery_succeeded = True
-            self.scale.discovered(len(found), time.time())
+            self.scale.discovered(len(found), self.clock())
             self.scale.shard(updated.settings.shard, len(updated.pages))
             log.info("Pages discovered", extra={"discovered": len(found), "owned": len(updated.pages)})
 
@@ -166,7 +170,7 @@ class Exporter:
         self._retire(retired)
         self.scale.shard(settings.shard, len(runtime.pages))
         self.reload_ok.set(1)
-        self.reload_time.set(time.time())
+        self.reload_time.set(self.clock())
 
     def reload_failed(self) -> None:
         self.reload_ok.set(0)
@@ -266,7 +270,7 @@ class Exporter:
         """A refresh that broke still counts as attempted, and the Page as down."""
         previous = self.store.get(page.id) or PageSnapshot(page)
         self.store.put(replace(
-            previous, attempted=True, up=False, last_error=ErrorInfo("internal", message, time.time())
+            previous, attempted=True, up=False, last_error=ErrorInfo("internal", message, self.clock())
         ))
 
     def refresh_all_once(self) -> bool:
