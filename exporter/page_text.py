@@ -19,9 +19,9 @@ from typing import NamedTuple
 from prometheus_client.utils import floatToGoString
 
 from exporter.catalog import CATALOG, exported_name, help_text
-from exporter.collector import BASELINE_SUFFIX, PAGE_METRICS, baseline_help
 from exporter.config import RefreshConfig
 from exporter.durations import format_duration
+from exporter.page_metrics import BASELINE_SUFFIX, PAGE_METRICS, baseline_help
 from exporter.redact import SCRUBBER, scrub
 from exporter.snapshots import PageSnapshot
 
@@ -135,7 +135,7 @@ def _braces(text: str) -> str:
 
 
 def render_page(snapshot: PageSnapshot, refresh: RefreshConfig, now: float) -> PageText:
-    """The Page's families, as prometheus_client's InsightsCollector would yield them."""
+    """The Page's families, as the tests' reference renderer (prometheus_client) writes them."""
     MEMO._fresh()
     page_id = MEMO.label(snapshot.page.id)
     interval = format_duration(refresh.interval)

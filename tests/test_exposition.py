@@ -11,12 +11,12 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as _openmetrics_latest
 
 from exporter.catalog import BREAKDOWN_LABELS
-from exporter.collector import InsightsCollector
 from exporter.config import MetricSpec, PageConfig, RefreshConfig, TokenSource
 from exporter.exposition import ExpositionCache, StaticRenderer
 from exporter.insights_response import MetricData
 from exporter.snapshots import MetricResult, PageSnapshot, SnapshotStore
 from tests.conftest import wait_until
+from tests.reference_renderer import InsightsCollector
 
 NOW = 1_800_000_000.0
 

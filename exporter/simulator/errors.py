@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -53,9 +52,6 @@ class GraphError(Exception):
             error["error_user_msg"] = self.user_message
         error["fbtrace_id"] = fbtrace_id()
         return {"error": error}
-
-    def encoded_body(self) -> bytes:
-        return json.dumps(self.body(), separators=(",", ":")).encode()
 
     def www_authenticate(self) -> str:
         # Header values must stay printable ASCII; the message may quote client input.

@@ -1,7 +1,9 @@
-"""The Prometheus collector: reads Page snapshots, yields fresh metric families per scrape.
+"""The reference renderer of the tests: Page snapshots as prometheus_client Metric families,
+collected per scrape through a CollectorRegistry.
 
-It only reads; it never calls the Graph API. A series the API stopped returning is gone
-from the snapshot, and so from /metrics.
+The exporter renders /metrics with its own text renderer (exporter/page_text.py and the
+cache in exporter/exposition.py); the tests check it byte for byte against this plain
+rendering with prometheus_client. It is not part of the package.
 """
 
 from __future__ import annotations
@@ -14,29 +16,10 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from exporter.catalog import CATALOG, exported_name, help_text
-from exporter.config import MetricSpec, RefreshConfig
+from exporter.config import RefreshConfig
 from exporter.durations import format_duration
+from exporter.page_metrics import BASELINE_SUFFIX, PAGE_METRICS, baseline_help
 from exporter.snapshots import PageSnapshot, SnapshotStore
-
-BASELINE_SUFFIX = "_baseline"
-
-PAGE_METRICS: dict[str, str] = {
-    "messenger_insights_page_info": "Pages this exporter refreshes (configured or discovered); always 1, with the Page name.",
-    "messenger_insights_up": (
-        "1 if the last refresh of the Page got an answer for every configured metric the "
-        "API has not rejected, else 0."
-    ),
-    "messenger_insights_last_success_timestamp_seconds": (
-        "Unix time at the end of the last fully successful refresh of the Page (0 before the first)."
-    ),
-    "messenger_insights_refresh_duration_seconds": "How long the last refresh of the Page took.",
-    "messenger_insights_metric_rejected": (
-        "1 for a configured metric the Graph API rejected as not a valid insights metric, else 0."
-    ),
-    "messenger_insights_data_end_timestamp_seconds": (
-        "end_time of the insights value exported (the end of the latest complete period)."
-    ),
-}
 
 
 class InsightsCollector(Collector):
@@ -140,13 +123,6 @@ def _add_series(
         labels = {"page_id": page_id, "period": period}
         labels.update(zip(label_names, values, strict=True))
         family.samples.append(Sample(family.name, labels, value))
-
-
-def baseline_help(meaning: str, spec: MetricSpec, interval: str) -> str:
-    return (
-        f"Mean daily value over the {spec.baseline} complete days before the latest one "
-        f"(fewer when the API has fewer) of: {help_text(meaning, spec.name, interval)}"
-    )
 
 
 def _family(name: str) -> Metric:
