@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,10 +13,8 @@ import yaml
 
 from exporter.simulator import Scenario, Simulator
 from tests.conftest import RunningExporter, exporter_env, free_port, wait_until
+from tests.inprocess import run_cli
 from tests.monitoring import require_tool
-
-# Every test here starts processes (the exporter, Prometheus, promtool or Chromium).
-pytestmark = pytest.mark.e2e
 
 USER_TOKEN = "EAAU-canary-user-token-5e5e"
 ACME = [("9100000001", "Acme Store"), ("9100000002", "Acme Outlet"), ("9100000003", "Acme Test Page"),
@@ -38,6 +35,7 @@ metrics: [page_messages_new_conversations_unique]
 """
 
 
+@pytest.mark.e2e
 def test_discovery_finds_filters_follows_and_survives_failures(
     simulator: Simulator, start_exporter: Callable[..., RunningExporter]
 ) -> None:
@@ -90,8 +88,7 @@ pages:
 def test_discovery_user_token_missing_is_a_startup_error(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(discovery_config("http://127.0.0.1:9"))
-    result = subprocess.run([sys.executable, "-m", "exporter", f"--config.file={config}", "--check-config"],
-                            capture_output=True, text=True, timeout=60, check=False, env=exporter_env())
+    result = run_cli(f"--config.file={config}", "--check-config", env=exporter_env())
     assert result.returncode == 1
     assert "discovery user token: environment variable META_SYSTEM_USER_TOKEN is not set" in result.stderr
 
@@ -131,6 +128,7 @@ def query(prometheus: str, expr: str) -> list[dict[str, object]]:
     return list(answer.get("data", {}).get("result", []))
 
 
+@pytest.mark.e2e
 def test_three_shards_split_three_thousand_discovered_pages(
     start_exporter: Callable[..., RunningExporter], prometheus_for: Callable[[list[str]], str]
 ) -> None:

@@ -37,9 +37,7 @@ from tests.faultkit import (
     settle,
     up,
 )
-
-# Every test here starts processes (the exporter, Prometheus, promtool or Chromium).
-pytestmark = pytest.mark.e2e
+from tests.inprocess import run_cli
 
 APP_ID = "918273645546372"
 SECRET_ENV = "MIE_TEST_APP_SECRET"
@@ -107,6 +105,7 @@ TOKEN_PAGES = {"4800000001": "TOKEN_OK", "4800000002": "TOKEN_OK_TWO", "48000000
                "4800000004": "TOKEN_EXPIRING", "4800000005": "TOKEN_SCOPES"}
 
 
+@pytest.mark.e2e
 def test_every_token_is_checked_once_at_start_and_its_state_exported(
     secret_simulator: Callable[[str], Simulator], start_exporter: Callable[..., RunningExporter]
 ) -> None:
@@ -162,6 +161,7 @@ def test_every_token_is_checked_once_at_start_and_its_state_exported(
     assert_no_secret(exporter_outputs(exporter), (SECRET, *TOKEN_ENV.values()))
 
 
+@pytest.mark.e2e
 def test_a_wrong_app_secret_fails_requests_with_code_100_and_leaks_no_secret(
     secret_simulator: Callable[[str], Simulator], start_exporter: Callable[..., RunningExporter]
 ) -> None:
@@ -185,6 +185,7 @@ def test_a_wrong_app_secret_fails_requests_with_code_100_and_leaks_no_secret(
     assert_no_secret(exporter_outputs(exporter), (SECRET, wrong, T_OK))
 
 
+@pytest.mark.e2e
 def test_the_app_secret_can_come_from_a_file(
     secret_simulator: Callable[[str], Simulator], start_exporter: Callable[..., RunningExporter],
     tmp_path: Path,
@@ -209,11 +210,6 @@ def test_the_app_secret_can_come_from_a_file(
     assert_no_secret(exporter_outputs(exporter), (SECRET, T_OK))
 
 
-def cli(*args: str, env: dict[str, str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "exporter", *args], env=env, capture_output=True,
-                          text=True, timeout=timeout, check=False)
-
-
 @pytest.mark.parametrize("mode", ["daemon", "--check-config"])
 def test_a_missing_app_secret_variable_is_a_startup_error_naming_it(tmp_path: Path, mode: str) -> None:
     config = tmp_path / "config.yaml"
@@ -221,7 +217,7 @@ def test_a_missing_app_secret_variable_is_a_startup_error_naming_it(tmp_path: Pa
     env = exporter_env(TOKEN_OK=T_OK)
     env.pop(SECRET_ENV, None)
     args = ["--check-config"] if mode == "--check-config" else ["--web.listen-address=127.0.0.1:0"]
-    done = cli(f"--config.file={config}", *args, env=env)
+    done = run_cli(f"--config.file={config}", *args, env=env)
     assert done.returncode == 1
     assert f"environment variable {SECRET_ENV} is not set" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
@@ -383,6 +379,7 @@ def answered_everything(simulator: Simulator, daemon: RunningExporter, pages: li
             and "Invalid OAuth access token [REDACTED]" in daemon.logs())
 
 
+@pytest.mark.e2e
 def test_canary_tokens_and_app_secret_appear_in_no_output(
     secret_simulator: Callable[[str], Simulator], start_exporter: Callable[..., RunningExporter],
     tmp_path: Path,
