@@ -10,9 +10,8 @@ Pages a request shows.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
 from exporter.config import Config, PageConfig
 from exporter.credentials import token_origin
@@ -147,7 +146,7 @@ def page_row(inputs: StatusInputs, snapshot: PageSnapshot, state: str) -> PageRo
 def token_view(inputs: StatusInputs, page: PageConfig) -> TokenView:
     """Valid or not as messenger_insights_token_valid says (the newer of the last answer and
     the last /debug_token check); expiry and permissions from the check."""
-    source = f"token from {token_source(page)}"
+    source = f"token from {token_origin(page.token)}"
     status = inputs.tokens.get(page.id) if inputs.tokens is not None else None
     answer = inputs.token_answers.get(page.id)
     check = Evidence(status.valid, status.checked_at) if status is not None else None
@@ -188,19 +187,5 @@ def _checked_token_view(status: TokenStatus, now: float, source: str) -> TokenVi
     return TokenView("valid", "valid", detail)
 
 
-def token_source(page: PageConfig) -> str:
-    """Where the Page's token comes from: a variable or file name, never the value."""
-    return token_origin(page.token)
-
-
 def utc(timestamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
-
-
-class StatusSource(Protocol):
-    """Reads the exporter's state for one status answer."""
-
-    def read(self) -> StatusInputs: ...
-
-
-Reader = Callable[[], StatusInputs]
