@@ -444,7 +444,8 @@ class GraphClient:
     def _network_error(self, what: str) -> GraphError:
         """Where it tried, so a wrong base_url can be told from an outage; never a token
         (the URL's path and query are left out)."""
-        return GraphError("network", f"{what} (graph_api.base_url {self.api.base_url})", transient=True)
+        shown = without_credentials(self.api.base_url)
+        return GraphError("network", f"{what} (graph_api.base_url {shown})", transient=True)
 
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
@@ -511,6 +512,14 @@ def backoff_delay(attempt: int) -> float:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def without_credentials(url: str) -> str:
+    """The URL without a user:password@ part, for messages and pages."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
 
 
 def host_and_port(base_url: str) -> str:

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlencode
 
 from exporter import __version__
 from exporter.durations import format_duration
+from exporter.graph_client import without_credentials
 from exporter.page_status import (
     FAILING,
     FILTERS,
@@ -171,7 +172,7 @@ def _summary(inputs: StatusInputs) -> str:
         ("Version", _esc(__version__)),
         ("Config", f"{_free(config.source)}, loaded {_time(inputs.reload.loaded_at, inputs.now)}"
                    f"{_reload_failure(inputs)}"),
-        ("Graph API", f"<code>{_free(api.base_url)}</code>, version {_esc(api.version)}"),
+        ("Graph API", f"<code>{_free(without_credentials(api.base_url))}</code>, version {_esc(api.version)}"),
         ("Refresh", f"every {format_duration(refresh.interval)}, "
                     f"stale after {format_duration(refresh.stale_after)}"),
         ("Shard", f"{inputs.shard_index} of {inputs.shard_count}" if inputs.shard_count > 1

@@ -4,6 +4,7 @@ network errors with the host and port tried, token errors with the Page's token 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import socket
 import threading
@@ -34,6 +35,7 @@ from exporter.redact import Secret, register_secret
 from exporter.runtime import Settings
 from exporter.self_metrics import SelfMetrics
 from exporter.simulator import Scenario, Simulator
+from exporter.status_page import Query, render
 from tests import status_fixtures as fx
 from tests.conftest import free_port
 from tests.test_status_page import FixedStatus, NoView
@@ -96,6 +98,16 @@ def test_no_answer_names_host_and_port(silent_port: int) -> None:
     error = one_error(f"http://127.0.0.1:{silent_port}", timeout=0.3)
     assert error.message == (f"no answer from 127.0.0.1:{silent_port} within 0.3s "
                              f"(graph_api.base_url http://127.0.0.1:{silent_port})")
+
+
+def test_credentials_in_the_base_url_are_never_shown() -> None:
+    port = free_port()
+    error = one_error(f"http://proxyuser:s3cret-pass@127.0.0.1:{port}")
+    assert error.message == f"connection refused by 127.0.0.1:{port} (graph_api.base_url http://127.0.0.1:{port})"
+    inputs = fx.every_state()
+    api = dataclasses.replace(inputs.config.graph_api, base_url="https://u:s3cret-pass@graph.example/x")
+    page = render(dataclasses.replace(inputs, config=dataclasses.replace(inputs.config, graph_api=api)), Query())
+    assert "s3cret-pass" not in page and "https://graph.example/x" in page
 
 
 @pytest.mark.parametrize(("base_url", "target"), [
