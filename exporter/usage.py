@@ -7,7 +7,6 @@ Values are percent of the quota; estimated_time_to_regain_access is in minutes.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
@@ -18,6 +17,7 @@ from typing import Any
 from prometheus_client.core import Metric
 
 from exporter.changes import Changes
+from exporter.insights_response import ResponseError, decode_json
 
 USAGE_KINDS = ("call_count", "total_cputime", "total_time")
 # Response header -> source of the figures.
@@ -64,8 +64,8 @@ def parse_usage_headers(headers: Mapping[str, str], page_id: str) -> list[UsageR
 
 def parse_usage_header(source: str, raw: str, page_id: str) -> list[UsageReport]:
     try:
-        document = json.loads(raw)
-    except (json.JSONDecodeError, RecursionError):
+        document = decode_json(raw)
+    except ResponseError:
         return []
     if source != "business_use_case":
         figures = _figures(document)
