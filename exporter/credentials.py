@@ -59,33 +59,55 @@ def resolve_app_secret(config: Config, environ: Mapping[str, str]) -> Secret | N
 
 def read_token(source: TokenSource, environ: Mapping[str, str]) -> Secret | str:
     """The token, or a sentence saying why there is none."""
+    try:
+        value = _read_value(source, environ).strip()
+    except _UnreadableError as exc:
+        return str(exc)
+    problem = _token_problem(value)
+    if problem is not None:
+        return f"{source.describe()} {problem}"
+    register_secret(value)
+    return Secret(value)
+
+
+class _UnreadableError(Exception):
+    """The variable or file holding a token cannot be read; the message says why."""
+
+
+# Why a token file cannot be read, most specific first.
+_FILE_ERRORS: tuple[tuple[type[Exception], str], ...] = (
+    (FileNotFoundError, "does not exist"),
+    (IsADirectoryError, "is a directory"),
+    (PermissionError, "cannot be read (permission denied)"),
+    (UnicodeDecodeError, "is not text"),
+)
+
+
+def _read_value(source: TokenSource, environ: Mapping[str, str]) -> str:
     if source.env is not None:
         value = environ.get(source.env)
         if value is None:
-            return f"environment variable {source.env} is not set"
-    else:
-        assert source.file is not None
-        try:
-            value = Path(source.file).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return f"token file {source.file} does not exist"
-        except IsADirectoryError:
-            return f"token file {source.file} is a directory"
-        except PermissionError:
-            return f"token file {source.file} cannot be read (permission denied)"
-        except UnicodeDecodeError:
-            return f"token file {source.file} is not text"
-        except OSError as exc:
-            return f"token file {source.file} cannot be read ({exc.strerror})"
-    value = value.strip()
+            raise _UnreadableError(f"environment variable {source.env} is not set")
+        return value
+    assert source.file is not None
+    try:
+        return Path(source.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = next((text for kind, text in _FILE_ERRORS if isinstance(exc, kind)), None)
+        if reason is None:
+            reason = f"cannot be read ({getattr(exc, 'strerror', exc)})"
+        raise _UnreadableError(f"token file {source.file} {reason}") from None
+
+
+def _token_problem(value: str) -> str | None:
+    """What is wrong with a token read from a variable or file, if anything."""
     if not value:
-        return f"{source.describe()} is empty"
+        return "is empty"
     if any(ch.isspace() for ch in value):
-        return f"{source.describe()} holds more than one word; it must hold just the token"
+        return "holds more than one word; it must hold just the token"
     if not value.isascii() or not value.isprintable():
-        return f"{source.describe()} holds characters an access token cannot have"
-    register_secret(value)
-    return Secret(value)
+        return "holds characters an access token cannot have"
+    return None
 
 
 def token_origin(source: TokenSource) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,12 +75,15 @@ def kind(value: Any) -> str:
         return "nothing"
     if isinstance(value, bool):
         return f"boolean {value}"
-    if isinstance(value, int | float):
-        return f"number {value}"
-    if isinstance(value, str):
-        return f"string {value!r}"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
+    for types, described in _KINDS:
+        if isinstance(value, types):
+            return described(value)
     return type(value).__name__
+
+
+_KINDS: tuple[tuple[type | tuple[type, ...], Callable[[Any], str]], ...] = (
+    ((int, float), lambda value: f"number {value}"),
+    (str, lambda value: f"string {value!r}"),
+    (list, lambda _: "a list"),
+    (dict, lambda _: "a mapping"),
+)
