@@ -84,34 +84,45 @@ class RateLimitGovernor:
         `page_id` "" is an app-level call: only the app's figures apply to it.
         """
         wanted: dict[str, tuple[float, str]] = {}
-
-        def hold(scope: str, seconds: float, reason: str) -> None:
-            if scope not in wanted or seconds > wanted[scope][0]:
-                wanted[scope] = (seconds, reason)
-
         healthy: set[str] = set()
         for report in reports:
-            if not page_id and report.source != "app":
+            scope = self._scope_of(report, page_id)
+            if scope is None:
                 continue
-            scope = APP_SCOPE if report.source == "app" else report.scope_id
-            if scope not in (APP_SCOPE, page_id):
-                with self._lock:
-                    self._scopes_of_page.setdefault(page_id, set()).add(scope)
-            if report.regain_minutes > 0:
-                hold(scope, report.regain_minutes * 60,
-                     f"{report.source} usage header asks to wait {report.regain_minutes:g} min")
-            elif report.highest_ratio >= self.max_usage_ratio:
-                hold(scope, 0.0, f"{report.source} usage at {report.highest_ratio:.0%}")
-            else:
+            reason = self._hold_reason(report)
+            if reason is None:
                 healthy.add(scope)
+            else:
+                _hold(wanted, scope, max(report.regain_minutes, 0) * 60, reason)
         if error_code in APP_WIDE_CODES:
-            hold(APP_SCOPE, 0.0, f"rate-limit error {error_code}")
+            _hold(wanted, APP_SCOPE, 0.0, f"rate-limit error {error_code}")
         elif error_code in SCOPED_CODES and page_id:
-            hold(page_id, 0.0, f"rate-limit error {error_code}")
+            _hold(wanted, page_id, 0.0, f"rate-limit error {error_code}")
         for scope, (seconds, reason) in wanted.items():
             self._pause(scope, seconds, reason)
         for scope in healthy - wanted.keys():
             self._healthy(scope)
+
+    def _scope_of(self, report: UsageReport, page_id: str) -> str | None:
+        """The scope a usage report is about (remembered as the Page's); None if it does not apply.
+
+        An app-level call (`page_id` "") takes only the app's figures.
+        """
+        if not page_id and report.source != "app":
+            return None
+        scope = APP_SCOPE if report.source == "app" else report.scope_id
+        if scope not in (APP_SCOPE, page_id):
+            with self._lock:
+                self._scopes_of_page.setdefault(page_id, set()).add(scope)
+        return scope
+
+    def _hold_reason(self, report: UsageReport) -> str | None:
+        """Why a usage report puts its scope on hold; None when it leaves room."""
+        if report.regain_minutes > 0:
+            return f"{report.source} usage header asks to wait {report.regain_minutes:g} min"
+        if report.highest_ratio >= self.max_usage_ratio:
+            return f"{report.source} usage at {report.highest_ratio:.0%}"
+        return None
 
     def _pause(self, scope: str, wanted_seconds: float, reason: str) -> None:
         now = self.clock()
@@ -165,3 +176,9 @@ class ThrottleCollector(Collector):
         for page_id, until in sorted(self.governor.pages_on_hold(self.page_ids()).items()):
             family.add_sample(family.name, {"page_id": page_id}, until)
         yield family
+
+
+def _hold(wanted: dict[str, tuple[float, str]], scope: str, seconds: float, reason: str) -> None:
+    """Ask to hold a scope; of several asks for one scope, the longest wins."""
+    if scope not in wanted or seconds > wanted[scope][0]:
+        wanted[scope] = (seconds, reason)
