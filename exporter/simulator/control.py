@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -159,24 +160,36 @@ def _requests(state: State) -> Answer:
     )
 
 
+def _requests_route(state: State, method: str, _body: bytes) -> Answer:
+    return _requests(state) if method == "GET" else _error(405, "use GET")
+
+
+def _reset(state: State, method: str, _body: bytes) -> Answer:
+    if method != "POST":
+        return _error(405, "use POST")
+    state.reset()
+    return no_content()
+
+
+def _accounts_scenario(state: State, method: str, body: bytes) -> Answer:
+    return _scenario(state.accounts_scenario, ACCOUNTS, method, body)
+
+
+_ROUTES: dict[str, Callable[[State, str, bytes], Answer]] = {
+    "/_sim/requests": _requests_route,
+    "/_sim/reset": _reset,
+    "/_sim/page-tokens": _page_token,
+    "/_sim/token-info": _token_info,
+    "/_sim/accounts": _accounts,
+    "/_sim/accounts/scenario": _accounts_scenario,
+}
+
+
 def handle(state: State, method: str, path: str, body: bytes) -> Answer:
     match = _SCENARIO_PATH.fullmatch(path)
     if match is not None:
         return _scenario(state.scenarios, unquote(match.group(1)), method, body)
-    route = path.rstrip("/")
-    if route == "/_sim/requests":
-        return _requests(state) if method == "GET" else _error(405, "use GET")
-    if route == "/_sim/reset":
-        if method != "POST":
-            return _error(405, "use POST")
-        state.reset()
-        return no_content()
-    if route == "/_sim/page-tokens":
-        return _page_token(state, method, body)
-    if route == "/_sim/token-info":
-        return _token_info(state, method, body)
-    if route == "/_sim/accounts":
-        return _accounts(state, method, body)
-    if route == "/_sim/accounts/scenario":
-        return _scenario(state.accounts_scenario, ACCOUNTS, method, body)
-    return _error(404, f"unknown control path {path}")
+    route = _ROUTES.get(path.rstrip("/"))
+    if route is None:
+        return _error(404, f"unknown control path {path}")
+    return route(state, method, body)
