@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
+from typing import Any
 
 from exporter.simulator.breakdowns import use_campaign_ids
 from exporter.simulator.scenarios import Scenario
@@ -72,76 +73,38 @@ def _page_token(text: str) -> tuple[str, str]:
     return page_id, token
 
 
+# Each flag and what argparse needs to read it.
+_FLAGS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("--listen", {"type": _listen_address, "default": ("127.0.0.1", 0), "metavar": "HOST:PORT",
+                  "help": "address to serve on (port 0: any free port)"}),
+    ("--latency", {"type": _latency, "default": 0.0, "metavar": "SECONDS",
+                   "help": "delay before every API answer (once for a whole batch)"}),
+    ("--scenario", {"type": _scenario, "action": "append", "default": [],
+                    "metavar": "PAGE_ID=NAME[:JSON_PARAMS]",
+                    "help": "put a Page in a scenario from the start (repeatable)"}),
+    ("--accounts", {"type": _count, "default": 0, "metavar": "N",
+                    "help": "how many Pages the user token manages (GET me/accounts)"}),
+    ("--accounts-prefix", {"type": _digits, "default": "7", "metavar": "DIGITS",
+                           "help": "what the ids of those Pages start with"}),
+    ("--app-secret", {"default": None, "metavar": "SECRET",
+                      "help": 'require appsecret_proof keyed with this secret ("Require App Secret" on)'}),
+    ("--page-token", {"type": _page_token, "action": "append", "default": [], "metavar": "PAGE_ID=TOKEN",
+                      "help": "a Page's token, known from the start (repeatable); a token not given "
+                              "here becomes the Page token of the first Page it reads"}),
+    ("--extra-metric", {"action": "append", "default": [], "metavar": "NAME",
+                        "help": "accept a metric the catalog does not list (repeatable)"}),
+    ("--campaign-ids", {"type": _count, "default": None, "metavar": "N",
+                        "help": "how many campaign ids a breakdown by campaign_id has (default 3)"}),
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m exporter.simulator",
         description="Serve a simulated Graph API (Messenger Page insights) over HTTP.",
     )
-    parser.add_argument(
-        "--listen",
-        type=_listen_address,
-        default=("127.0.0.1", 0),
-        metavar="HOST:PORT",
-        help="address to serve on (port 0: any free port)",
-    )
-    parser.add_argument(
-        "--latency",
-        type=_latency,
-        default=0.0,
-        metavar="SECONDS",
-        help="delay before every API answer (once for a whole batch)",
-    )
-    parser.add_argument(
-        "--scenario",
-        type=_scenario,
-        action="append",
-        default=[],
-        metavar="PAGE_ID=NAME[:JSON_PARAMS]",
-        help="put a Page in a scenario from the start (repeatable)",
-    )
-    parser.add_argument(
-        "--accounts",
-        type=_count,
-        default=0,
-        metavar="N",
-        help="how many Pages the user token manages (GET me/accounts)",
-    )
-    parser.add_argument(
-        "--accounts-prefix",
-        type=_digits,
-        default="7",
-        metavar="DIGITS",
-        help="what the ids of those Pages start with",
-    )
-    parser.add_argument(
-        "--app-secret",
-        default=None,
-        metavar="SECRET",
-        help='require appsecret_proof keyed with this secret ("Require App Secret" on)',
-    )
-    parser.add_argument(
-        "--page-token",
-        type=_page_token,
-        action="append",
-        default=[],
-        metavar="PAGE_ID=TOKEN",
-        help="a Page's token, known from the start (repeatable); a token not given here "
-        "becomes the Page token of the first Page it reads",
-    )
-    parser.add_argument(
-        "--extra-metric",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="accept a metric the catalog does not list (repeatable)",
-    )
-    parser.add_argument(
-        "--campaign-ids",
-        type=_count,
-        default=None,
-        metavar="N",
-        help="how many campaign ids a breakdown by campaign_id has (default 3)",
-    )
+    for flag, options in _FLAGS:
+        parser.add_argument(flag, **options)
     return parser
 
 
