@@ -66,9 +66,14 @@ def cannot_listen(text: str, port: int, error: OSError) -> str:
 
 
 def exporter_listens(host: str, port: int, *, tls: bool) -> bool:
-    """Whether what listens there answers as this exporter does (its Server header); no
-    credentials are sent, and any answer, a 401 included, carries the header."""
+    """Whether what listens there answers as this exporter does (its Server header), over
+    HTTPS or plain HTTP, the scheme of this web config first. No credentials are sent: any
+    answer, a 401 included, carries the header."""
     address = "127.0.0.1" if host in ("", "0.0.0.0") else "::1" if host == "::" else host  # noqa: S104
+    return any(_answers_as_exporter(address, port, tls=scheme) for scheme in (tls, not tls))
+
+
+def _answers_as_exporter(address: str, port: int, *, tls: bool) -> bool:
     connection: http.client.HTTPConnection
     if tls:
         context = ssl.create_default_context()

@@ -36,9 +36,11 @@ from exporter.runtime import Settings
 from exporter.self_metrics import SelfMetrics
 from exporter.simulator import Scenario, Simulator
 from exporter.status_page import Query, render
+from exporter.web_config import load_web_config
 from tests import status_fixtures as fx
 from tests.conftest import free_port
 from tests.test_status_page import FixedStatus, NoView
+from tests.test_web_config import pki  # noqa: F401 - the certificates fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "EAAB-messages-canary-token-91c2"
@@ -285,3 +287,25 @@ def test_check_config_accepts_the_port_of_the_running_exporter(
     assert "config.yaml: OK: 1 Page" in out
     assert err.strip() == (f"warning: {address} is in use by a running messenger-insights-exporter: fine if "
                            "this config is for its reload, else choose another with --web.listen-address")
+
+
+@pytest.mark.e2e  # openssl makes the certificates
+@pytest.mark.parametrize("with_web_config", [True, False])
+def test_check_config_knows_the_running_exporter_behind_tls(
+    config_file: Path, pki: Path, tmp_path: Path, with_web_config: bool,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text(f"tls_server_config:\n  cert_file: {pki / 'server.crt'}\n  key_file: {pki / 'server.key'}\n")
+    endpoint = Endpoint(NoView(), lambda: None, FixedStatus(fx.every_state()),  # type: ignore[arg-type]
+                        load_web_config(str(web)))
+    server = HttpServer("127.0.0.1:0", endpoint)
+    server.start()
+    try:
+        address = server.url.removeprefix("https://")
+        extra = [f"--web.config.file={web}"] if with_web_config else []
+        code = cli.main([f"--config.file={config_file}", "--check-config", f"--web.listen-address={address}", *extra])
+    finally:
+        server.stop()
+    assert code == 0
+    assert capsys.readouterr().err.strip().startswith(f"warning: {address} is in use by a running messenger-insights-exporter")
