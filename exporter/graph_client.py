@@ -533,23 +533,30 @@ def host_and_port(base_url: str) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+# Words in a failed connection's text, and what they mean ({target}: host:port, {host}).
+_CONNECTION_FAILURES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("refused",), "connection refused by {target}"),
+    (("reset", "aborted", "broken"), "connection to {target} reset"),
+    (("name or service", "resolve", "resolution"), "host name {host} not resolved"),
+)
+_GARBLED = (
+    urllib3.exceptions.ProtocolError, urllib3.exceptions.IncompleteRead,
+    requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError,
+)
+
+
 def describe_network_error(exc: Exception, base_url: str) -> str:
     """What failed and with which host and port; never the exception text itself (it holds
     the URL)."""
     target = host_and_port(base_url)
-    text = str(exc).lower()
     if isinstance(exc, requests.exceptions.SSLError):
         return f"TLS handshake with {target} failed (certificate or protocol; is the scheme right?)"
     if isinstance(exc, requests.ConnectionError | urllib3.exceptions.HTTPError | OSError):
-        if "refused" in text:
-            return f"connection refused by {target}"
-        if "reset" in text or "aborted" in text or "broken" in text:
-            return f"connection to {target} reset"
-        if "name or service" in text or "resolve" in text or "resolution" in text:
-            return f"host name {urlsplit(base_url).hostname} not resolved"
-        if isinstance(exc, urllib3.exceptions.ProtocolError | urllib3.exceptions.IncompleteRead):
-            return f"answer from {target} cut off or garbled in transit"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError):
+        text = str(exc).lower()
+        for words, meaning in _CONNECTION_FAILURES:
+            if any(word in text for word in words):
+                return meaning.format(target=target, host=urlsplit(base_url).hostname)
+    if isinstance(exc, _GARBLED):
         return f"answer from {target} cut off or garbled in transit"
     if isinstance(exc, requests.ConnectionError):
         return f"connection to {target} failed"
