@@ -153,23 +153,22 @@ def table_status(code: int) -> int:
 
 def table_message(code: int, subcode: int | None, now: float) -> str:
     """The message graph-api.md's table gives for a code (a generic one when it lists none)."""
-    if code == 100:
-        return INVALID_METRIC
     if code == 190:
-        if subcode == 463:
-            return expired_message(now)
-        return _TOKEN_MESSAGES.get(subcode, _TOKEN_MESSAGES[None])
-    if code == 10:
-        return "(#10) Application does not have permission for this action"
+        return expired_message(now) if subcode == 463 else _TOKEN_MESSAGES.get(subcode, _TOKEN_MESSAGES[None])
     if 200 <= code <= 299:
         return f"(#{code}) Permissions error"
-    if code in RATE_LIMIT_MESSAGES:
-        return RATE_LIMIT_MESSAGES[code]
-    if code in {1, 99}:
-        return UNKNOWN_ERROR
-    if code == 2:
-        return "(#2) Service temporarily unavailable"
-    return f"(#{code}) An error occurred"
+    return _TABLE_MESSAGES.get(code, f"(#{code}) An error occurred")
+
+
+# The table's messages that depend on the code alone.
+_TABLE_MESSAGES: dict[int, str] = {
+    **RATE_LIMIT_MESSAGES,
+    100: INVALID_METRIC,
+    10: "(#10) Application does not have permission for this action",
+    1: UNKNOWN_ERROR,
+    99: UNKNOWN_ERROR,
+    2: "(#2) Service temporarily unavailable",
+}
 
 
 # --- appsecret_proof, token checks, batches, Page discovery ---------------------------------
