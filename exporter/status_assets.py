@@ -88,8 +88,14 @@ SCRIPT = """
       return r;
     });
   }
+  function typing() {
+    var active = document.activeElement;
+    return active !== null && main.contains(active) && (active.tagName === "INPUT" || active.tagName === "SELECT");
+  }
   function poll() {
-    if (busy || document.hidden) { return; }
+    // Not while the tab is hidden, nor while someone types in the search form (a swap would
+    // replace the field under their fingers).
+    if (busy || document.hidden || typing()) { return; }
     busy = true;
     get(here.replace(/[^/]*$/, "") + "status.json").then(function (r) { return r.json(); }).then(function (s) {
       if (s.generation !== main.getAttribute("data-generation") || Date.now() - loaded > 60000) {
