@@ -60,7 +60,8 @@ def simulator(app: bool) -> Iterator[Simulator]:
         yield running
 
 
-def write_config(tmp_path: Path, url: str, *, app: bool, extra_metric: str | None = None) -> Path:
+def write_config(tmp_path: Path, url: str, *, app: bool, extra_metric: str | None = None,
+                 extra: str = "") -> Path:
     app_lines = f'\n  app_id: "{APP_ID}"\n  app_secret_env: CHECK_APP_SECRET' if app else ""
     metrics = [NEW, BLOCKED, ORDERS, *([extra_metric] if extra_metric else [])]
     path = tmp_path / "config.yaml"
@@ -72,6 +73,7 @@ graph_api:
 pages:
   - {{id: "{ACME}", name: Acme Store, access_token_env: ACME_TOKEN}}
   - {{id: "{BLUEBIRD}", name: Bluebird Cafe, access_token_env: BLUEBIRD_TOKEN}}
+{extra}
 metrics:
 """ + "".join(f"  - name: {name}\n" for name in metrics) + """
   - name: page_messages_new_conversations_unique
@@ -81,11 +83,11 @@ metrics:
 
 
 def check_api(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-              *args: str, app: bool = True) -> Run:
+              *args: str, app: bool = True, extra: str = "") -> Run:
     monkeypatch.setenv("ACME_TOKEN", TOKENS[ACME])
     monkeypatch.setenv("BLUEBIRD_TOKEN", TOKENS[BLUEBIRD])
     monkeypatch.setenv("CHECK_APP_SECRET", APP_SECRET)
-    config = write_config(tmp_path, url, app=app)
+    config = write_config(tmp_path, url, app=app, extra=extra)
     code = cli.main([f"--config.file={config}", "--check-api", *args])
     captured = capsys.readouterr()
     for secret in SECRETS:
@@ -224,3 +226,23 @@ def test_a_batch_that_does_not_authenticate_as_each_page_fails_every_page(
         assert cells[3:5] == ["FAIL", "valid"] and cells[-1] == "FAILED", row(run.out, page)
     assert run.out.count("inside a batch: failed: 190: ") == 2
     assert "fix: set graph_api.batch_size: 1 until it is fixed" in run.out
+
+
+def test_discovered_pages_follow_the_configured_ones_up_to_the_limit(
+    tmp_path: Path, simulator: Simulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user_token = "EAAGcheckapiUSER5a4b3c2d1e0f9a8b7c6d"
+    monkeypatch.setenv("CHECK_USER_TOKEN", user_token)
+    # Bluebird is configured and discovered: it is checked once, as configured.
+    simulator.set_accounts([(BLUEBIRD, "Bluebird Cafe"), ("7100000001", "Shop One"), ("7100000002", "Shop Two")])
+    run = check_api(tmp_path, simulator.url, monkeypatch, capsys, "--check-api.pages=3",
+                    extra="discovery:\n  user_token_env: CHECK_USER_TOKEN")
+    assert run.code == 0, run.out
+    assert "Pages:        3 of 4 checked (--check-api.pages=N checks more)" in run.out
+    assert row(run.out, "7100000001").startswith("7100000001 Shop One (discovered)")
+    assert row(run.out, "7100000001").split()[4:9] == ["OK", "valid", "never", "none", "equal"]
+    assert "7100000002" not in run.out
+    assert [line.split()[0] for line in run.out.splitlines() if line[:1].isdigit()] == [
+        ACME, BLUEBIRD, "7100000001"]
+    assert simulator.request_count("7100000002") == 0
+    assert user_token not in run.out and simulator.page_token_for("7100000001", user_token) not in run.out
