@@ -16,9 +16,8 @@ import logging
 import math
 import threading
 import time
-import zlib
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Protocol
@@ -45,6 +44,10 @@ GZIP_LEVEL = 6
 FORMAT_INTEREST_SECONDS = 600.0
 
 
+# Pages per block: a build copies only the blocks with a changed Page, and gzips only those.
+BLOCK_PAGES = 512
+
+
 @dataclass(frozen=True, slots=True)
 class _PageState:
     """What a Page's lines in the assembled bodies were rendered from."""
@@ -58,18 +61,34 @@ class _PageState:
 
 @dataclass(frozen=True, slots=True)
 class _Body:
-    """One family's lines across every Page, and how many bytes each Page's are."""
+    """One family's lines across a block's Pages, and how many bytes each Page's are."""
 
     head: FamilyHead
     lines: bytes
-    lengths: array[int]  # per Page, in the order of _Layout.pages
+    lengths: array[int]  # per Page of the block, in order
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """Up to BLOCK_PAGES consecutive Pages: per family, their lines (the only copy kept) and,
+    once a gzip client asked, those lines as one gzip member."""
+
+    states: tuple[_PageState, ...]
+    bodies: dict[str, _Body]
+    gzipped: dict[str, bytes]  # filled when first needed; the block never changes otherwise
+
+    def gzip_member(self, name: str) -> bytes:
+        member = self.gzipped.get(name)
+        if member is None:
+            member = self.gzipped[name] = gzip.compress(self.bodies[name].lines, GZIP_LEVEL, mtime=0)
+        return member
 
 
 @dataclass(frozen=True, slots=True)
 class _Layout:
     pages: tuple[str, ...]
-    states: tuple[_PageState, ...]
-    bodies: dict[str, _Body]
+    blocks: tuple[_Block, ...]
+    order: tuple[FamilyHead, ...]  # every family of the Pages, in order of first appearance
 
 
 class FamilySource(Protocol):
@@ -83,9 +102,11 @@ class FamilySource(Protocol):
 @dataclass(frozen=True, slots=True)
 class StaticBodies:
     """The cached part of /metrics as of one build: per family, its text and OpenMetrics
-    headers and its sample lines (shared by both formats), and each format's gzip."""
+    headers and its sample lines in pieces (shared by both formats, never copied per
+    scrape), and each format's gzip: one gzip member per header and per piece of lines,
+    concatenated (RFC 1952: one valid gzip stream), so a build compresses only what changed."""
 
-    families: tuple[tuple[bytes, bytes, bytes], ...]
+    families: tuple[tuple[bytes, bytes, tuple[bytes, ...]], ...]
     text_gzip: bytes | None
     openmetrics_gzip: bytes | None
     valid_until: float
@@ -93,8 +114,9 @@ class StaticBodies:
 
     def chunks(self, *, openmetrics: bool) -> list[bytes]:
         out: list[bytes] = []
-        for text_header, openmetrics_header, lines in self.families:
-            out += (openmetrics_header if openmetrics else text_header, lines)
+        for text_header, openmetrics_header, pieces in self.families:
+            out.append(openmetrics_header if openmetrics else text_header)
+            out += pieces
         return out
 
 
@@ -122,9 +144,11 @@ def _header(head: FamilyHead, openmetrics: bool) -> bytes:
 class StaticRenderer:
     """Assembles every Page's rendered families, and those of the other cached sources.
 
-    Each family's lines across all Pages are kept once, as one bytes object (what a scrape
-    sends). A build renders only the Pages whose snapshot changed (or whose values went
-    stale) and splices their lines in; the runs of Pages in between are copied over whole.
+    The Pages are kept in blocks of BLOCK_PAGES; each family's lines of a block are one
+    bytes object, the only copy kept. A build renders only the Pages whose snapshot changed
+    (or whose values went stale), splices their lines into their blocks (copying the runs of
+    unchanged Pages in between), and leaves the other blocks as they are. When Pages come
+    or go (a reload, a discovery), every Page is rendered again.
     """
 
     def __init__(
@@ -138,8 +162,9 @@ class StaticRenderer:
         self.refresh = refresh
         self.clock = clock
         self.sources = tuple(sources)
-        self._layout = _Layout((), (), {})
+        self._layout = _Layout((), (), ())
         self._sources: dict[int, tuple[int, tuple[tuple[FamilyHead, bytes], ...]]] = {}
+        self._headers: dict[tuple[FamilyHead, bool], tuple[bytes, bytes]] = {}  # header, its gzip
         self.rendered_pages = 0  # Pages rendered by the last build
 
     def subscribe(self, listener: Callable[[], None]) -> None:
@@ -152,16 +177,13 @@ class StaticRenderer:
 
     def build(self, *, text_gzip: bool, openmetrics_gzip: bool) -> StaticBodies:
         versions = self.versions()
-        layout = self._next_layout(self.clock(), self.refresh())
-        self._layout = layout
-        families = [(body.head, body.lines) for body in layout.bodies.values()]
-        families += self._source_families()
-        assembled = _assemble(families)
+        layout = self._layout = self._next_layout(self.clock(), self.refresh())
+        sources = self._source_families()
         return StaticBodies(
-            assembled,
-            _gzip(_gzip_pairs(assembled, openmetrics=False)) if text_gzip else None,
-            _gzip(_gzip_pairs(assembled, openmetrics=True)) if openmetrics_gzip else None,
-            min((state.valid_until for state in layout.states), default=math.inf),
+            self._assemble(layout, sources),
+            self._gzip(layout, sources, openmetrics=False) if text_gzip else None,
+            self._gzip(layout, sources, openmetrics=True) if openmetrics_gzip else None,
+            min((state.valid_until for block in layout.blocks for state in block.states), default=math.inf),
             versions,
         )
 
@@ -170,13 +192,11 @@ class StaticRenderer:
         snapshots = self.store.snapshots()
         pages = tuple(snapshots)
         same_pages = pages == old.pages
-        old_index = {} if same_pages else {page_id: at for at, page_id in enumerate(old.pages)}
         generation = SCRUBBER.generation
         states: list[_PageState] = []
         fresh: dict[int, dict[str, bytes]] = {}
         for position, snapshot in enumerate(snapshots.values()):
-            at = position if same_pages else old_index.get(pages[position])
-            state = old.states[at] if at is not None else None
+            state = old.blocks[position // BLOCK_PAGES].states[position % BLOCK_PAGES] if same_pages else None
             if (state is None or state.snapshot is not snapshot or state.refresh != refresh
                     or state.generation != generation or now >= state.valid_until):
                 text = render_page(snapshot, refresh, now)
@@ -184,14 +204,20 @@ class StaticRenderer:
                 fresh[position] = dict(zip((head.name for head in text.heads), text.lines, strict=True))
             states.append(state)
         self.rendered_pages = len(fresh)
-        if same_pages:
-            bodies = {head.name: _splice_in_place(head, old.bodies.get(head.name), len(pages), fresh)
-                      for head in _family_order(states)}
-        else:
-            kept = [old_index.get(page_id) for page_id in pages]
-            bodies = {head.name: _splice(head, old.bodies.get(head.name), kept, fresh)
-                      for head in _family_order(states)}
-        return _Layout(pages, tuple(states), bodies)
+        order = _family_order(states) if fresh or not same_pages else old.order
+        blocks = []
+        for number, start in enumerate(range(0, len(states), BLOCK_PAGES)):
+            block_states = tuple(states[start:start + BLOCK_PAGES])
+            changed = {p - start: fresh[p] for p in range(start, start + len(block_states)) if p in fresh}
+            previous = old.blocks[number] if same_pages else None
+            if previous is not None and not changed:
+                blocks.append(previous)
+                continue
+            bodies = {head.name: _splice(head, previous.bodies.get(head.name) if previous else None,
+                                         len(block_states), changed)
+                      for head in order}
+            blocks.append(_Block(block_states, {k: v for k, v in bodies.items() if v.lines}, {}))
+        return _Layout(pages, tuple(blocks), tuple(order))
 
     def _source_families(self) -> list[tuple[FamilyHead, bytes]]:
         families: list[tuple[FamilyHead, bytes]] = []
@@ -207,6 +233,47 @@ class StaticRenderer:
             families += cached[1]
         return families
 
+    def _pieces(
+        self, layout: _Layout, sources: list[tuple[FamilyHead, bytes]]
+    ) -> Iterator[tuple[FamilyHead, list[tuple[_Block, str] | bytes]]]:
+        """Per family name, in order of first appearance: its head, and its pieces of lines
+        (a block's, or a source family's) in order; families without lines left out."""
+        order: dict[str, tuple[FamilyHead, list[tuple[_Block, str] | bytes]]] = {}
+        for head in layout.order:
+            pieces: list[tuple[_Block, str] | bytes] = [
+                (block, head.name) for block in layout.blocks if head.name in block.bodies]
+            order[head.name] = (head, pieces)
+        for head, lines in sources:
+            if lines:
+                order.setdefault(head.name, (head, []))[1].append(lines)
+        return ((head, pieces) for head, pieces in order.values() if pieces)
+
+    def _assemble(
+        self, layout: _Layout, sources: list[tuple[FamilyHead, bytes]]
+    ) -> tuple[tuple[bytes, bytes, tuple[bytes, ...]], ...]:
+        return tuple(
+            (self._header(head, openmetrics=False)[0], self._header(head, openmetrics=True)[0],
+             tuple(p if isinstance(p, bytes) else p[0].bodies[p[1]].lines for p in pieces))
+            for head, pieces in self._pieces(layout, sources)
+        )
+
+    def _gzip(self, layout: _Layout, sources: list[tuple[FamilyHead, bytes]], *, openmetrics: bool) -> bytes:
+        members: list[bytes] = []
+        for head, pieces in self._pieces(layout, sources):
+            members.append(self._header(head, openmetrics)[1])
+            members += (gzip.compress(p, GZIP_LEVEL, mtime=0) if isinstance(p, bytes) else p[0].gzip_member(p[1])
+                        for p in pieces)
+        return b"".join(members)
+
+    def _header(self, head: FamilyHead, openmetrics: bool) -> tuple[bytes, bytes]:
+        found = self._headers.get((head, openmetrics))
+        if found is None:
+            if len(self._headers) > 4096:
+                self._headers.clear()
+            text = _header(head, openmetrics)
+            found = self._headers[(head, openmetrics)] = (text, gzip.compress(text, GZIP_LEVEL, mtime=0))
+        return found
+
 
 def _family_order(states: Sequence[_PageState]) -> list[FamilyHead]:
     """Every family name in order of first appearance (prometheus_client's merge order)."""
@@ -220,15 +287,11 @@ def _family_order(states: Sequence[_PageState]) -> list[FamilyHead]:
     return list(order.values())
 
 
-def _zeros(count: int) -> array[int]:
-    return array("Q", bytes(8 * count))
-
-
-def _splice_in_place(head: FamilyHead, old: _Body | None, count: int, fresh: dict[int, dict[str, bytes]]) -> _Body:
-    """The family's new lines when the Pages are those of the last build, in its order:
-    the fresh Pages' lines, and the runs of Pages between them copied from the old body."""
+def _splice(head: FamilyHead, old: _Body | None, count: int, fresh: dict[int, dict[str, bytes]]) -> _Body:
+    """A family's new lines in a block: the fresh Pages' lines, and the runs of Pages
+    between them copied from the block's old lines (a Page without fresh lines has some)."""
     old_lines = memoryview(old.lines if old is not None else b"")
-    lengths = array("Q", old.lengths) if old is not None else _zeros(count)
+    lengths = array("Q", old.lengths) if old is not None else array("Q", bytes(8 * count))
     offsets = list(accumulate(lengths, initial=0))
     parts: list[bytes | memoryview] = []
     resume = 0  # the first Page not yet copied
@@ -242,57 +305,6 @@ def _splice_in_place(head: FamilyHead, old: _Body | None, count: int, fresh: dic
     if offsets[count] > offsets[resume]:
         parts.append(old_lines[offsets[resume]:])
     return _Body(head, b"".join(parts), lengths)
-
-
-def _splice(
-    head: FamilyHead, old: _Body | None, kept: Sequence[int | None], fresh: dict[int, dict[str, bytes]]
-) -> _Body:
-    """The family's new lines when Pages came or went: each Page's fresh lines, or its old
-    ones (`kept[i]`: Page i's position in the old layout; a Page without fresh lines has one)."""
-    old_lines = memoryview(old.lines if old is not None else b"")
-    offsets = list(accumulate(old.lengths, initial=0)) if old is not None else None
-    lengths = _zeros(len(kept))
-    parts: list[bytes | memoryview] = []
-    for position, at in enumerate(kept):
-        lines = fresh.get(position)
-        if lines is not None:
-            chunk: bytes | memoryview = lines.get(head.name, b"")
-        elif at is not None and offsets is not None:
-            chunk = old_lines[offsets[at]:offsets[at + 1]]
-        else:
-            continue
-        parts.append(chunk)
-        lengths[position] = len(chunk)
-    return _Body(head, b"".join(parts), lengths)
-
-
-def _assemble(families: Iterable[tuple[FamilyHead, bytes]]) -> tuple[tuple[bytes, bytes, bytes], ...]:
-    """One entry per family name, in order of first appearance: headers and all its lines."""
-    order: dict[str, FamilyHead] = {}
-    parts: dict[str, list[bytes]] = {}
-    for head, lines in families:
-        if not lines:
-            continue
-        if head.name not in order:
-            order[head.name] = head
-            parts[head.name] = []
-        parts[head.name].append(lines)
-    return tuple(
-        (_header(head, openmetrics=False), _header(head, openmetrics=True),
-         parts[name][0] if len(parts[name]) == 1 else b"".join(parts[name]))
-        for name, head in order.items()
-    )
-
-
-def _gzip_pairs(assembled: tuple[tuple[bytes, bytes, bytes], ...], openmetrics: bool) -> Iterator[bytes]:
-    for text_header, openmetrics_header, lines in assembled:
-        yield openmetrics_header if openmetrics else text_header
-        yield lines
-
-
-def _gzip(chunks: Iterable[bytes]) -> bytes:
-    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    return b"".join([*(compressor.compress(c) for c in chunks), compressor.flush()])
 
 
 class ExpositionCache:

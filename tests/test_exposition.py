@@ -5,11 +5,13 @@ from __future__ import annotations
 import gzip
 from types import MappingProxyType
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as _openmetrics_latest
 
+from exporter import exposition
 from exporter.catalog import BREAKDOWN_LABELS
 from exporter.config import MetricSpec, PageConfig, RefreshConfig, TokenSource
 from exporter.exposition import ExpositionCache, StaticRenderer
@@ -143,9 +145,13 @@ def metric_data(draw: st.DrawFn, spec: MetricSpec) -> MetricData | None:
 
 
 @st.composite
-def page_snapshot(draw: st.DrawFn, page_id: str) -> PageSnapshot:
-    specs = tuple(draw(st.lists(st.sampled_from(SPECS), unique=True, max_size=4)))
-    page = PageConfig(page_id, draw(st.none() | LABEL_TEXT), TokenSource(env="T"), specs)
+def page_snapshot(draw: st.DrawFn, page_id: str, configs: dict[str, PageConfig]) -> PageSnapshot:
+    """A snapshot of the Page; its config is drawn once, and changes only now and then (a reload)."""
+    if page_id not in configs or draw(st.integers(0, 9)) == 0:
+        specs = tuple(draw(st.lists(st.sampled_from(SPECS), unique=True, max_size=4)))
+        configs[page_id] = PageConfig(page_id, draw(st.none() | LABEL_TEXT), TokenSource(env="T"), specs)
+    page = configs[page_id]
+    specs = page.metrics
     if not draw(st.booleans()):
         return PageSnapshot(page)  # not refreshed yet
     results = tuple(MetricResult(spec, NOW - draw(st.sampled_from([10, 5000])), draw(metric_data(spec)))
@@ -158,17 +164,54 @@ def page_snapshot(draw: st.DrawFn, page_id: str) -> PageSnapshot:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.lists(st.sampled_from(["1", "2", "3"]), max_size=3), min_size=1, max_size=3), st.data())
+@given(st.lists(st.lists(st.sampled_from(["1", "2", "3", "4", "5"]), max_size=5), min_size=1, max_size=3),
+       st.data())
 def test_any_snapshots_render_as_prometheus_client_does(rounds: list[list[str]], data: st.DataObject) -> None:
-    """Each round swaps in new snapshots for some Pages; every build equals a full render."""
+    """Each round swaps in new snapshots for some Pages; every build equals a full render.
+
+    Blocks of 2 Pages, so that changed and unchanged blocks meet."""
+    blocks = exposition.BLOCK_PAGES
+    exposition.BLOCK_PAGES = 2
+    try:
+        _render_rounds(rounds, data)
+    finally:
+        exposition.BLOCK_PAGES = blocks
+
+
+def _render_rounds(rounds: list[list[str]], data: st.DataObject) -> None:
+    configs: dict[str, PageConfig] = {}
     clock = Clock()
     store = SnapshotStore()
     cache = ExpositionCache(StaticRenderer(store, lambda: REFRESH, clock), CollectorRegistry(), clock)
     reference = CollectorRegistry()
     reference.register(InsightsCollector(store, lambda: REFRESH, clock))
     for page_ids in rounds:
-        store.put_many(data.draw(page_snapshot(page_id)) for page_id in page_ids)
+        drawn = [data.draw(page_snapshot(page_id, configs)) for page_id in dict.fromkeys(page_ids)]
+        current = {s.page.id: s.page for s in store.snapshots().values()}
+        pages = current | {s.page.id: s.page for s in drawn}
+        if pages != current:  # a new Page or a changed config, as with a reload
+            store.keep_only(tuple(pages.values()))
+        store.put_many(drawn)
         if data.draw(st.booleans()):
             store.keep_only(tuple(s.page for s in store.snapshots().values() if s.page.id != "2"))
         assert body(cache, openmetrics=False, compress=False) == generate_latest(reference)
         assert body(cache, openmetrics=True, compress=False) == openmetrics_latest(reference)
+        assert gzip.decompress(body(cache, openmetrics=False, compress=True)) == generate_latest(reference)
+
+
+def test_a_change_in_one_block_keeps_the_pages_around_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(exposition, "BLOCK_PAGES", 2)
+    clock = Clock()
+    store = SnapshotStore()
+    store.keep_only(tuple(snapshot(str(n), 0.0).page for n in range(1, 6)))
+    store.put_many(snapshot(str(n), float(n)) for n in range(1, 6))
+    cache = ExpositionCache(StaticRenderer(store, lambda: REFRESH, clock), CollectorRegistry(), clock)
+    reference = CollectorRegistry()
+    reference.register(InsightsCollector(store, lambda: REFRESH, clock))
+    assert body(cache, openmetrics=False, compress=False) == generate_latest(reference)
+    for changed in (["1"], ["4"], ["2", "5"], ["3"]):
+        store.put_many(snapshot(page_id, 100.0 + len(changed)) for page_id in changed)
+        cache.renderer.build(text_gzip=False, openmetrics_gzip=False)
+        assert cache.renderer.rendered_pages == len(changed)
+        assert body(cache, openmetrics=False, compress=False) == generate_latest(reference)
+        assert gzip.decompress(body(cache, openmetrics=True, compress=True)) == openmetrics_latest(reference)
