@@ -99,8 +99,11 @@ def problem(link: Link) -> str | None:
         return "no such file"
     if ROOT not in target.parents and target != ROOT:
         return "points outside the repository"
-    if fragment == "":
-        return None
+    return None if fragment == "" else anchor_problem(target, fragment)
+
+
+def anchor_problem(target: Path, fragment: str) -> str | None:
+    """Why `#fragment` names no heading of the file, or None when it does."""
     if target.suffix != ".md" or target.is_dir():
         return f"an anchor on a file that is not Markdown: {target.name}"
     if unquote(fragment) not in anchors(target):
