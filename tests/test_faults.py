@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -537,27 +537,8 @@ def test_throttled_scopes_come_back_after_their_pause(rate_world: RateWorld) -> 
 
     settle(all_back, deadline - time.time())
 
-    problems: list[str] = []
-    for limit in LIMITS:
-        paused = world.paused[limit.name]
-        scrape = scrapes[limit.process]
-        for page in world.affected(limit):
-            early = world.requests_during_pause(limit, page, min(paused.until, time.time()))
-            if early:
-                problems.append(f"{limit.name}: {len(early)} request(s) for Page {page} during the pause")
-        if limit.pause != MINUTE:
-            continue
-        if not back(limit, scrape):
-            problems.append(
-                f"{limit.name}: not back {time.time() - paused.hit:.0f}s after one limited answer; "
-                f"throttled until +{paused.until - paused.hit:.0f}s "
-                f"(up: {[up(scrape, p) for p in world.affected(limit)]})")
-            continue
-        if is_paused(scrape, limit.label):
-            problems.append(f"{limit.name}: still shown as throttled after its comeback")
-        for page in world.affected(limit):
-            if insights_of(scrape, page) != world.baseline[page]:
-                problems.append(f"{limit.name}: Page {page} came back with other values")
+    problems = [problem for limit in LIMITS
+                for problem in _comeback_problems(world, limit, scrapes[limit.process], back)]
     for name, exporter in world.exporters.items():
         try:
             assert_no_internal_error(exporter.logs()[world.log_offsets[name]:])
@@ -567,3 +548,28 @@ def test_throttled_scopes_come_back_after_their_pause(rate_world: RateWorld) -> 
     for name, watch in watches.items():
         watch.assert_healthy()
         assert_no_secret(exporter_outputs(world.exporters[name]), SECRETS)
+
+
+def _comeback_problems(
+    world: RateWorld, limit: Limit, scrape: Scrape, back: Callable[[Limit, Scrape], bool]
+) -> list[str]:
+    """What went wrong for one limit: requests during its pause; for a one-minute pause, no
+    comeback, a throttle still shown, or other values after it."""
+    paused = world.paused[limit.name]
+    problems = []
+    for page in world.affected(limit):
+        early = world.requests_during_pause(limit, page, min(paused.until, time.time()))
+        if early:
+            problems.append(f"{limit.name}: {len(early)} request(s) for Page {page} during the pause")
+    if limit.pause != MINUTE:
+        return problems
+    if not back(limit, scrape):
+        return [*problems, (
+            f"{limit.name}: not back {time.time() - paused.hit:.0f}s after one limited answer; "
+            f"throttled until +{paused.until - paused.hit:.0f}s "
+            f"(up: {[up(scrape, p) for p in world.affected(limit)]})")]
+    if is_paused(scrape, limit.label):
+        problems.append(f"{limit.name}: still shown as throttled after its comeback")
+    problems.extend(f"{limit.name}: Page {page} came back with other values"
+                    for page in world.affected(limit) if insights_of(scrape, page) != world.baseline[page])
+    return problems
