@@ -385,11 +385,45 @@ def test_canary_tokens_and_app_secret_appear_in_no_output(
     tmp_path: Path,
 ) -> None:
     env = exporter_env(**CANARY_TOKENS, **{CANARY_SECRET_ENV: CANARY_SECRET})
-    wrong_env = {**env, CANARY_SECRET_ENV: WRONG_SECRET}
     all_pages = [CANARY_CONTROL, *CANARY_PAGES.values()]
+    runs = _start_short_runs(secret_simulator, env, tmp_path)
 
-    # --once and --check-config runs go alongside the daemons; --once batches its requests,
-    # so every operation of a batch is answered before the app-wide limits can hold any back.
+    # The daemons ask one Page per request. An app-wide limit holds back every request after
+    # it, so those limits come on once every other scenario has been answered.
+    daemons: dict[str, tuple[Simulator, str, RunningExporter]] = {}
+    for fmt in ("text", "json"):
+        simulator = canary_simulator(secret_simulator, app_wide=False)
+        good = canary_config(simulator.url, batch_size=1)
+        daemons[fmt] = (simulator, good, start_exporter(good, env=env, args=(f"--log.format={fmt}",),
+                                                        wait_ready=False))
+    texts: dict[str, str] = {}
+    settle_by = time.monotonic() + 20
+    settled = {fmt: _exercise_daemon(fmt, daemon, all_pages=all_pages, settle_by=settle_by, texts=texts)
+               for fmt, daemon in daemons.items()}
+    for _, _, daemon in daemons.values():
+        daemon.process.send_signal(signal.SIGTERM)
+    for fmt, (_, _, daemon) in daemons.items():
+        daemon.stop()
+        texts[f"{fmt} daemon: log (stdout and stderr, debug)"] = daemon.logs()
+    deadline = time.monotonic() + 20
+    for run in runs:
+        run.collect(deadline)
+        texts[f"{run.name}: stdout"] = run.stdout
+        texts[f"{run.name}: stderr"] = run.stderr
+
+    # First: no canary anywhere.
+    found = leaks(texts, CANARIES)
+    assert not found, "canaries leaked:\n" + "\n".join(found)
+    # Then: the runs were real, so that "nowhere" means something.
+    _assert_the_runs_were_real(texts, runs, list(daemons))
+    assert all(settled.values()), (
+        f"not every scenario answered, every Page refreshed and the app paused within 20s: {settled}")
+
+
+def _start_short_runs(secret_simulator: Callable[[str], Simulator], env: dict[str, str], tmp_path: Path) -> list[Run]:
+    """--once and --check-config runs, alongside the daemons; --once batches its requests, so
+    every operation of a batch is answered before the app-wide limits can hold any back."""
+    wrong_env = {**env, CANARY_SECRET_ENV: WRONG_SECRET}
     once = canary_simulator(secret_simulator, app_wide=True)
     batched, batched_quiet = tmp_path / "batched.yaml", tmp_path / "batched-no-spoilers.yaml"
     batched.write_text(canary_config(once.url), encoding="utf-8")
@@ -408,53 +442,38 @@ def test_canary_tokens_and_app_secret_appear_in_no_output(
             path = tmp_path / f"bad-{len(runs)}.yaml"
             path.write_text(text, encoding="utf-8")
             runs.append(start_run(f"--check-config of {name}", path, env, "--check-config"))
+    return runs
 
-    # The daemons ask one Page per request. An app-wide limit holds back every request after
-    # it, so those limits come on once every other scenario has been answered.
-    daemons: dict[str, tuple[Simulator, str, RunningExporter]] = {}
-    for fmt in ("text", "json"):
-        simulator = canary_simulator(secret_simulator, app_wide=False)
-        good = canary_config(simulator.url, batch_size=1)
-        daemons[fmt] = (simulator, good, start_exporter(good, env=env, args=(f"--log.format={fmt}",),
-                                                        wait_ready=False))
-    texts: dict[str, str] = {}
-    settled: dict[str, bool] = {}
-    settle_by = time.monotonic() + 20
-    for fmt, (simulator, good, daemon) in daemons.items():
-        wait_until(partial(_serving, daemon), what=f"the {fmt} daemon serving")
-        answered = settle(partial(answered_everything, simulator, daemon, all_pages),
-                          settle_by - time.monotonic())
-        for name in APP_WIDE:
-            simulator.set_scenario(CANARY_PAGES[name], CANARY_SCENARIOS[name])
-        paused, _ = Watch(daemon).poll(
-            lambda s: attempted_everything(s, all_pages)
-            and s.get("messenger_insights_token_expiry_timestamp_seconds", page_id=CANARY_CONTROL) is not None
-            and (s.get(THROTTLED, page_id="") or 0) > time.time(),
-            timeout=settle_by - time.monotonic())
-        settled[fmt] = answered and paused
-        for name, text in bad_configs(good, simulator.url).items():
-            config_file_of(daemon).write_text(text, encoding="utf-8")
-            answer = requests.post(daemon.url + "/-/reload", timeout=10)
-            texts[f"{fmt} daemon: /-/reload answer for {name}"] = f"{answer.status_code} {answer.text}"
-        config_file_of(daemon).write_text(good, encoding="utf-8")
-        daemon.process.send_signal(signal.SIGHUP)  # a reload through the signal, logged
-        texts |= {f"{fmt} daemon: {where}": text
-                  for where, text in exporter_outputs(daemon, with_log=False).items()}
-    for _, _, daemon in daemons.values():
-        daemon.process.send_signal(signal.SIGTERM)
-    for fmt, (_, _, daemon) in daemons.items():
-        daemon.stop()
-        texts[f"{fmt} daemon: log (stdout and stderr, debug)"] = daemon.logs()
-    deadline = time.monotonic() + 20
-    for run in runs:
-        run.collect(deadline)
-        texts[f"{run.name}: stdout"] = run.stdout
-        texts[f"{run.name}: stderr"] = run.stderr
 
-    # First: no canary anywhere.
-    found = leaks(texts, CANARIES)
-    assert not found, "canaries leaked:\n" + "\n".join(found)
-    # Then: the runs were real, so that "nowhere" means something.
+def _exercise_daemon(
+    fmt: str, started: tuple[Simulator, str, RunningExporter], *, all_pages: list[str],
+    settle_by: float, texts: dict[str, str],
+) -> bool:
+    """Every scenario answered, then the app-wide limits, then refused reloads and a SIGHUP;
+    the daemon's outputs go into texts. True when it all settled in time."""
+    simulator, good, daemon = started
+    wait_until(partial(_serving, daemon), what=f"the {fmt} daemon serving")
+    answered = settle(partial(answered_everything, simulator, daemon, all_pages),
+                      settle_by - time.monotonic())
+    for name in APP_WIDE:
+        simulator.set_scenario(CANARY_PAGES[name], CANARY_SCENARIOS[name])
+    paused, _ = Watch(daemon).poll(
+        lambda s: attempted_everything(s, all_pages)
+        and s.get("messenger_insights_token_expiry_timestamp_seconds", page_id=CANARY_CONTROL) is not None
+        and (s.get(THROTTLED, page_id="") or 0) > time.time(),
+        timeout=settle_by - time.monotonic())
+    for name, text in bad_configs(good, simulator.url).items():
+        config_file_of(daemon).write_text(text, encoding="utf-8")
+        answer = requests.post(daemon.url + "/-/reload", timeout=10)
+        texts[f"{fmt} daemon: /-/reload answer for {name}"] = f"{answer.status_code} {answer.text}"
+    config_file_of(daemon).write_text(good, encoding="utf-8")
+    daemon.process.send_signal(signal.SIGHUP)  # a reload through the signal, logged
+    texts |= {f"{fmt} daemon: {where}": text
+              for where, text in exporter_outputs(daemon, with_log=False).items()}
+    return answered and paused
+
+
+def _assert_the_runs_were_real(texts: dict[str, str], runs: list[Run], formats: list[str]) -> None:
     for where, text in texts.items():
         if "log" in where or "stderr" in where:
             try:
@@ -465,14 +484,13 @@ def test_canary_tokens_and_app_secret_appear_in_no_output(
                  if where.endswith("daemon: log (stdout and stderr, debug)")
                  or where == "--once (json logs, batched, no batch spoilers): stderr"}
     assert all(echo_read.values()), f"the answer echoing the tokens was not read everywhere: {echo_read}"
-    for fmt in daemons:
+    for fmt in formats:
         log = texts[f"{fmt} daemon: log (stdout and stderr, debug)"]
         assert "config reload failed" in log, f"{fmt}: reload failures are logged"
         if fmt == "json":
             assert all(json.loads(line).get("msg") for line in log.splitlines() if line.startswith("{"))
-    for where, refused in texts.items():
-        if "/-/reload answer" in where:
-            assert refused.startswith("500 "), f"{where}: {refused[:200]}"
+    refused = {where: text for where, text in texts.items() if "/-/reload answer" in where}
+    assert all(text.startswith("500 ") for text in refused.values()), refused
     assert "OK:" in texts["--check-config (text logs): stdout"]
     assert "# TYPE messenger_insights_up gauge" in texts["--once (text logs, batched): stdout"]
     for run in runs:
@@ -480,8 +498,6 @@ def test_canary_tokens_and_app_secret_appear_in_no_output(
             assert run.process.returncode == 1, run.name
     unfinished = [run.name for run in runs if not run.finished]
     assert not unfinished, f"did not finish within 20s (a fault held them): {unfinished}"
-    assert all(settled.values()), (
-        f"not every scenario answered, every Page refreshed and the app paused within 20s: {settled}")
 
 
 def _serving(exporter: RunningExporter) -> bool:
