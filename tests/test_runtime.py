@@ -112,6 +112,60 @@ def test_a_token_check_uses_the_runtime_it_started_with(sim: Simulator) -> None:
     assert set(renewed.statuses()) == {K1, R2}
 
 
+class _Load:
+    """Scrapes, status page views, refresh rounds and token checks, each in a loop until stopped."""
+
+    def __init__(self, exporter: Exporter, url: str) -> None:
+        self.exporter = exporter
+        self.url = url
+        self.stop = threading.Event()
+        self.failures: list[str] = []
+        self.scrapes = self.rounds = self.checks = 0
+        self.workers = [threading.Thread(target=t) for t in (
+            self.scrape, self.scrape, self.status_page, self.refresh, self.refresh, self.check)]
+
+    def __enter__(self) -> _Load:
+        for worker in self.workers:
+            worker.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for worker in self.workers:
+            worker.join(timeout=30)
+
+    def scrape(self) -> None:
+        while not self.stop.is_set():
+            answer = requests.get(f"{self.url}/metrics", timeout=10)
+            if answer.status_code != 200:
+                self.failures.append(f"scrape answered {answer.status_code}")
+                continue
+            scraped = Scrape.parse(answer.text)
+            for page in (K1, K2):
+                if scraped.get(NEW, page_id=page, period="day") is None or not scraped.series(SENT, page_id=page):
+                    self.failures.append(f"scrape {self.scrapes} has no values for kept Page {page}")
+            self.scrapes += 1
+
+    def status_page(self) -> None:
+        while not self.stop.is_set():
+            answer = requests.get(f"{self.url}/", timeout=10)
+            if answer.status_code != 200:
+                self.failures.append(f"status page answered {answer.status_code}")
+            time.sleep(0.01)
+
+    def refresh(self) -> None:
+        while not self.stop.is_set():
+            self.exporter.refresh_pages(list(self.exporter.runtime.pages))
+            self.rounds += 1
+            time.sleep(0.002)
+
+    def check(self) -> None:
+        while not self.stop.is_set():
+            self.exporter.check_tokens()
+            self.checks += 1
+            time.sleep(0.01)
+
+
 def test_fifty_reloads_under_scrapes_refreshes_and_token_checks(sim: Simulator) -> None:
     """Alternating two configs that share K1 and K2: every scrape succeeds and shows both
     (and the status page answers),
@@ -124,68 +178,25 @@ def test_fifty_reloads_under_scrapes_refreshes_and_token_checks(sim: Simulator) 
     reloader = Reloader(exporter, lambda: next(configs), lambda: None)
     server = HttpServer("127.0.0.1:0", Endpoint(exporter, reloader.reload, StatusBoard(exporter, reloads=reloader)))
     server.start()
-    stop = threading.Event()
-    failures: list[str] = []
-    scrapes = rounds = checks = 0
-
-    def scrape() -> None:
-        nonlocal scrapes
-        while not stop.is_set():
-            answer = requests.get(f"{server.url}/metrics", timeout=10)
-            if answer.status_code != 200:
-                failures.append(f"scrape answered {answer.status_code}")
-                continue
-            scraped = Scrape.parse(answer.text)
-            for page in (K1, K2):
-                if scraped.get(NEW, page_id=page, period="day") is None or not scraped.series(SENT, page_id=page):
-                    failures.append(f"scrape {scrapes} has no values for kept Page {page}")
-            scrapes += 1
-
-    def status_page() -> None:
-        while not stop.is_set():
-            answer = requests.get(f"{server.url}/", timeout=10)
-            if answer.status_code != 200:
-                failures.append(f"status page answered {answer.status_code}")
-            time.sleep(0.01)
-
-    def refresh() -> None:
-        nonlocal rounds
-        while not stop.is_set():
-            exporter.refresh_pages(list(exporter.runtime.pages))
-            rounds += 1
-            time.sleep(0.002)
-
-    def check() -> None:
-        nonlocal checks
-        while not stop.is_set():
-            exporter.check_tokens()
-            checks += 1
-            time.sleep(0.01)
-
-    workers = [threading.Thread(target=t) for t in (scrape, scrape, status_page, refresh, refresh, check)]
     removed_windows: list[tuple[str, float, float]] = []  # Page, from, until
     with watch_logs() as logs:
-        for worker in workers:
-            worker.start()
         try:
-            for index in range(50):
-                started = time.time()
-                if removed_windows:
-                    page, since, _ = removed_windows[-1]
-                    removed_windows[-1] = (page, since, started)
-                assert reloader.reload() is None
-                removed_windows.append((R1 if index % 2 == 0 else R2, time.time(), float("inf")))
-                time.sleep(0.03)
+            with _Load(exporter, server.url) as load:
+                for index in range(50):
+                    started = time.time()
+                    if removed_windows:
+                        page, since, _ = removed_windows[-1]
+                        removed_windows[-1] = (page, since, started)
+                    assert reloader.reload() is None
+                    removed_windows.append((R1 if index % 2 == 0 else R2, time.time(), float("inf")))
+                    time.sleep(0.03)
         finally:
-            stop.set()
-            for worker in workers:
-                worker.join(timeout=30)
             server.stop()
             exporter.exposition.stop()
-    assert not failures, failures[:5]
+    assert not load.failures, load.failures[:5]
     assert not logs.tracebacks(), logs.tracebacks()
     assert not logs.problems(), logs.problems()[:5]
-    assert scrapes > 50 and rounds > 50 and checks > 10, (scrapes, rounds, checks)
+    assert load.scrapes > 50 and load.rounds > 50 and load.checks > 10, (load.scrapes, load.rounds, load.checks)
     log = sim.requests()
     assert len(log) < 10_000, "the simulator's log overflowed: too many requests to judge"
     proofs = {page: sim.appsecret_proof(TOKENS[page], APP_SECRET) for page in (R1, R2)}
