@@ -116,6 +116,18 @@ def test_scrubber_removes_registered_tokens_and_credential_shapes() -> None:
     )
 
 
+@pytest.mark.parametrize(("text", "scrubbed"), [
+    ("ACCESS_TOKEN=EAAXYZ&x=1", "ACCESS_TOKEN=[REDACTED]&x=1"),
+    ("BEARER EAAGm0PX4ZCpsBAKZC1234", "BEARER [REDACTED]"),
+    # IGNORECASE takes a dotted capital I for an i, and a long s for an s: lower() does not
+    ("\u0130nput_token=EAA1&x=1", "\u0130nput_token=[REDACTED]&x=1"),
+    ("acce\u017f\u017f_token=EAA1&x=1", "acce\u017f\u017f_token=[REDACTED]&x=1"),
+    ("messenger_insights_up 1.0", "messenger_insights_up 1.0"),
+])
+def test_scrubber_finds_credential_words_in_any_case(text: str, scrubbed: str) -> None:
+    assert Scrubber().scrub(text) == scrubbed
+
+
 def test_secret_never_shows_itself() -> None:
     secret = Secret("EAAB-very-secret")
     assert "EAAB" not in f"{secret} {secret!r} {[secret]}"
