@@ -1,9 +1,9 @@
 """/metrics at the cost of a copy: the insights part is rendered when it changes, not per scrape.
 
 Each Page's families are rendered to text once per snapshot (and again only when one of
-its values goes stale). A background thread assembles the Pages' fragments into the
-text and OpenMetrics bodies, and their gzip, at most once a second while snapshots keep
-changing. A scrape takes the latest bodies and appends the small part that changes per
+its values goes stale). A background thread splices them into blocks of Pages, the one
+copy of the text kept, and gzips the blocks that changed, at most once a second while
+snapshots keep changing. A scrape takes the latest bodies and appends the small part that changes per
 scrape (the exporter's own counters, process metrics), rendered by prometheus_client.
 Concatenated gzip members are one valid gzip stream (RFC 1952), so that part is
 compressed on its own.
@@ -30,6 +30,7 @@ from prometheus_client.utils import floatToGoString
 
 from exporter.changes import Changes
 from exporter.config import RefreshConfig
+from exporter.heap import release_free_memory
 from exporter.page_text import FamilyHead, render_page
 from exporter.redact import SCRUBBER, scrub
 from exporter.snapshots import PageSnapshot, SnapshotStore
@@ -374,7 +375,9 @@ class ExpositionCache:
         now = self.clock()
         wanted = {k: now - at < FORMAT_INTEREST_SECONDS for k, at in self._wanted_at.items()}
         bodies = self.renderer.build(**wanted)
-        self._bodies = bodies
+        self._bodies = bodies  # the last build's blocks that changed are free from here
+        if self.renderer.rendered_pages:
+            release_free_memory()
         self._last_build_seconds = time.monotonic() - started
         return bodies
 
