@@ -16,6 +16,8 @@ from types import FrameType
 
 from exporter import __version__
 from exporter.app import Exporter
+from exporter.backfill.labels import DEFAULT_INSTANCE, DEFAULT_JOB
+from exporter.backfill.run import BackfillOptions, run_backfill
 from exporter.config import ConfigError
 from exporter.http_server import Endpoint, HttpServer, ListenAddressError, parse_listen_address
 from exporter.listen_check import AddressInUseError, cannot_listen, probe_listen_address
@@ -50,6 +52,7 @@ class Options:
     shard_index: int | None = None
     check_api: bool = False
     check_api_pages: int = DEFAULT_CHECK_API_PAGES
+    backfill: BackfillOptions | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,7 +90,27 @@ def build_parser() -> argparse.ArgumentParser:
                         default=DEFAULT_CHECK_API_PAGES, metavar="N",
                         help=f"--check-api checks at most N Pages (default: {DEFAULT_CHECK_API_PAGES})")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    _add_backfill_flags(parser)
     return parser
+
+
+def _add_backfill_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "backfill", "write past insights as OpenMetrics for promtool, then exit (docs/backfill.md)")
+    group.add_argument("--backfill.start", dest="backfill_start", default=None, metavar="DATE|DURATION",
+                       help="first day to backfill: YYYY-MM-DD, or a duration back from now (90d)")
+    group.add_argument("--backfill.end", dest="backfill_end", default=None, metavar="DATE|DURATION",
+                       help="last day to backfill (default: the latest complete day over 3 hours ago)")
+    group.add_argument("--backfill.output", dest="backfill_output", default=None, metavar="PATH",
+                       help="a folder (existing, or PATH/) for one file per day; a file; or - for stdout")
+    group.add_argument("--backfill.job", dest="backfill_job", default=DEFAULT_JOB, metavar="NAME",
+                       help=f"job label, as your Prometheus scrapes the exporter (default: {DEFAULT_JOB})")
+    group.add_argument("--backfill.instance", dest="backfill_instance", default=DEFAULT_INSTANCE,
+                       metavar="HOST:PORT",
+                       help=f"instance label, as your Prometheus scrapes the exporter (default: {DEFAULT_INSTANCE})")
+    group.add_argument("--backfill.label", dest="backfill_labels", action="append", default=[],
+                       metavar="NAME=VALUE",
+                       help="another target label of the live series (namespace, pod...); repeatable")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,11 +121,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if namespace.version:
         print(f"{PROGRAM}, version {__version__} (python {platform.python_version()})")
         return 0
+    backfill = _backfill_options(parser, namespace)
     options = Options(
         namespace.config_file, namespace.listen_address, namespace.web_config_file,
         namespace.log_level, namespace.log_format, namespace.demo, namespace.once,
         namespace.check_config, namespace.shard_count, namespace.shard_index,
-        namespace.check_api, namespace.check_api_pages,
+        namespace.check_api, namespace.check_api_pages, backfill,
     )
     setup_logging(options.log_level, options.log_format)
     try:
@@ -115,12 +139,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _backfill_options(parser: argparse.ArgumentParser, namespace: argparse.Namespace) -> BackfillOptions | None:
+    """The backfill's flags, or None without --backfill.start; a usage error when they do not fit."""
+    if namespace.backfill_start is None:
+        if namespace.backfill_end is not None or namespace.backfill_output is not None:
+            parser.error("--backfill.end and --backfill.output need --backfill.start")
+        return None
+    if namespace.backfill_output is None:
+        parser.error("--backfill.start needs --backfill.output: a folder (PATH/), a file, or - for stdout")
+    if namespace.once or namespace.check_config:
+        parser.error("--backfill.* does not go with --once or --check-config")
+    return BackfillOptions(
+        namespace.backfill_start, namespace.backfill_end, namespace.backfill_output,
+        namespace.backfill_job, namespace.backfill_instance, tuple(namespace.backfill_labels),
+    )
+
+
 def run(options: Options) -> int:
     if options.demo and options.check_config:
         _fail("--demo and --check-config do not go together: the demo has no config file")
         return 1
     web = WebConfig()
-    if not (options.once or options.check_api):
+    if not (options.once or options.check_api or options.backfill is not None):
         try:
             parse_listen_address(options.listen_address)
             if options.web_config_file is not None:
@@ -176,6 +216,8 @@ def run(options: Options) -> int:
         sys.stdout.write(render(report, settings.config.source))
         return 0 if report.ok else 1
 
+    if options.backfill is not None:
+        return run_backfill(options.backfill, settings)
     exporter = Exporter(settings)
     if options.once:
         ok = exporter.refresh_all_once()

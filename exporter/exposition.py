@@ -136,10 +136,15 @@ def _escape_label(value: str) -> str:
 
 
 def _header(head: FamilyHead, openmetrics: bool) -> bytes:
-    text = head.help.replace("\\", r"\\").replace("\n", r"\n")
+    return family_header(head.name, head.help, head.type, openmetrics=openmetrics)
+
+
+def family_header(name: str, help_text: str, kind: str, *, openmetrics: bool) -> bytes:
+    """The `# HELP` and `# TYPE` lines of a family, escaped for the format."""
+    text = help_text.replace("\\", r"\\").replace("\n", r"\n")
     if openmetrics:
         text = text.replace('"', r"\"")
-    return f"# HELP {head.name} {text}\n# TYPE {head.name} {head.type}\n".encode()
+    return f"# HELP {name} {text}\n# TYPE {name} {kind}\n".encode()
 
 
 class StaticRenderer:

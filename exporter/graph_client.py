@@ -58,10 +58,17 @@ class InsightsQuery:
     window: Window
     breakdowns: tuple[str, ...] = ()
     baselines: tuple[tuple[str, int], ...] = ()  # metric -> baseline days, where asked
+    # A fixed window in unix seconds instead of one ending now (backfills ask for the past).
+    since: int | None = None
+    until: int | None = None
+    history: bool = False  # keep every end_time's values, not only the latest
 
     def params(self, now: float) -> dict[str, str]:
         params = {"metric": ",".join(self.metrics), "period": self.period}
-        if self.window.range_seconds is not None:
+        if self.since is not None and self.until is not None:
+            params["since"] = str(self.since)
+            params["until"] = str(self.until)
+        elif self.window.range_seconds is not None:
             params["since"] = str(int(now - self.window.range_seconds))
             params["until"] = str(int(now))
         elif self.window.date_preset is not None:
@@ -333,7 +340,8 @@ class GraphClient:
     def _parse(self, query: InsightsQuery, document: Any) -> OperationResult:
         try:
             data = parse_insights(
-                document, query.metrics, query.period, query.breakdowns, dict(query.baselines)
+                document, query.metrics, query.period, query.breakdowns, dict(query.baselines),
+                history=query.history,
             )
         except ResponseError as exc:
             self.metrics.request_failed("decode")

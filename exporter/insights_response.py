@@ -12,7 +12,7 @@ import itertools
 import math
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +43,8 @@ class MetricData:
     labels: tuple[LabelValues, ...]
     values: array[float]
     baseline_days: int = 0
+    # Every end_time of the answer with its values, oldest first; asked for by backfills only.
+    history: tuple[tuple[float, tuple[tuple[LabelValues, float], ...]], ...] = ()
 
     @classmethod
     def of(
@@ -110,12 +112,15 @@ def parse_insights(
     period: str,
     breakdowns: tuple[str, ...],
     baselines: Mapping[str, int] | None = None,
+    *,
+    history: bool = False,
 ) -> dict[str, MetricData]:
     """The latest values of each requested metric found in the answer.
 
     A metric the answer leaves out, or answers with no values, is absent from the result:
     that means "no data", not an error. Anything malformed raises ResponseError.
-    `baselines` maps a metric to the number of days before the latest whose mean to keep.
+    `baselines` maps a metric to the number of days before the latest whose mean to keep;
+    with `history`, every end_time's values are kept too.
     """
     if not isinstance(document, dict):
         raise ResponseError(f"answer is {_kind(document)}, not an object")
@@ -141,17 +146,33 @@ def parse_insights(
             rows.setdefault(name, []).append(values)
     result: dict[str, MetricData] = {}
     for name, metric_rows in rows.items():
-        latest = _latest(name, metric_rows, breakdowns, (baselines or {}).get(name, 0))
+        latest = _latest(name, metric_rows, breakdowns, (baselines or {}).get(name, 0), history)
         if latest is not None:
             result[name] = latest
     return result
 
 
 def _latest(
-    name: str, rows: list[list[dict[str, Any]]], breakdowns: tuple[str, ...], baseline_days: int
+    name: str, rows: list[list[dict[str, Any]]], breakdowns: tuple[str, ...], baseline_days: int,
+    history: bool = False,
 ) -> MetricData | None:
     """The metric's values at the latest end_time, and their baseline; the rows of every
-    entry of the metric in the answer together. Fast path first: a refresh parses millions."""
+    entry of the metric in the answer together."""
+    collected = _by_time(name, rows, breakdowns)
+    if collected is None:
+        return None
+    label_names, by_time = collected
+    data = latest_of(name, label_names, by_time, baseline_days)
+    if data is None or not history:
+        return data
+    return replace(data, history=tuple(sorted((when, tuple(v.items())) for when, v in by_time.items())))
+
+
+def _by_time(
+    name: str, rows: list[list[dict[str, Any]]], breakdowns: tuple[str, ...]
+) -> tuple[tuple[str, ...], dict[float, dict[LabelValues, float]]] | None:
+    """The label names, and each end_time's values by label values. Fast path first: a
+    refresh parses millions."""
     non_negative = CATALOG[name].non_negative if name in CATALOG else False
     by_time: dict[float, dict[LabelValues, float]] = {}
     has_object = False
@@ -178,7 +199,6 @@ def _latest(
             values[labels] = parse_value(raw, name, non_negative)
     if not by_time:
         return None
-    end_time = max(by_time)
     label_names = tuple(BREAKDOWN_LABELS[d] for d in breakdowns)
     if has_object:
         label_names = (*label_names, OBJECT_KEY_LABEL)
@@ -187,6 +207,20 @@ def _latest(
             when: {(k if len(k) == len(label_names) else (*k, "")): v for k, v in values.items()}
             for when, values in by_time.items()
         }
+    return label_names, by_time
+
+
+def latest_of(
+    name: str,
+    label_names: tuple[str, ...],
+    by_time: Mapping[float, Mapping[LabelValues, float]],
+    baseline_days: int,
+) -> MetricData | None:
+    """What an answer holding these end_times exports: the latest values, and the mean of
+    up to `baseline_days` earlier ones as the baseline. Backfills ask it for past moments."""
+    if not by_time:
+        return None
+    end_time = max(by_time)
     latest = by_time[end_time]
     if not latest:
         return None  # only empty objects: the API's way of saying "no data"

@@ -15,8 +15,8 @@ from typing import Any
 
 import requests
 
+from exporter.pacific_calendar import utc_offset_hours
 from exporter.simulator import Scenario
-from exporter.simulator.calendar import utc_offset_hours
 from tests.conftest import Labels, RunningExporter, Scrape, launch_exporter, wait_until
 from tests.dom import parse
 

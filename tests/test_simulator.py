@@ -22,9 +22,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 
+from exporter import pacific_calendar as pacific
 from exporter.catalog import BREAKDOWN_LABELS, CATALOG
 from exporter.simulator import RecordedRequest, Scenario, Simulator
-from exporter.simulator import calendar as pacific
 from exporter.simulator.__main__ import main as simulator_main
 from exporter.simulator.breakdowns import DIMENSION_VALUES
 

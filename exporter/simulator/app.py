@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qsl, urlsplit
 
+from exporter import pacific_calendar as calendar
 from exporter.catalog import CATALOG
-from exporter.simulator import accounts, batch, calendar, control, insights
+from exporter.simulator import accounts, batch, control, insights
 from exporter.simulator.accounts import AccountBook, ManagedPage
 from exporter.simulator.answer import JSON_TYPE, NORMAL, Answer, Delivery, json_answer
 from exporter.simulator.effects import Effects, effects
@@ -46,6 +47,7 @@ from exporter.simulator.scenarios import Scenario, ScenarioBook
 from exporter.simulator.tokens import APP_TOKEN, TokenBook, appsecret_proof, page_token
 from exporter.simulator.usage import Throttle, UsageMeter
 from exporter.simulator.usage import headers as usage_headers
+from exporter.simulator.window import oldest_kept_day
 
 DEFAULT_VERSION = "v24.0"
 Endpoint = Literal["insights", "debug_token", "accounts", "root"]
@@ -309,6 +311,7 @@ class GraphApp:
             now=now,
             unix_dialect=effect.unix_dialect,
             without_values=effect.empty_values,
+            oldest=oldest_kept_day(now),
         )
 
     # --- debug_token ---------------------------------------------------------------------

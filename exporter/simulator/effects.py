@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from exporter.simulator import calendar
+from exporter import pacific_calendar as calendar
 from exporter.simulator.answer import JSON_TYPE, NORMAL, Answer, Delivery, padded
 from exporter.simulator.breakdowns import Row
 from exporter.simulator.errors import (

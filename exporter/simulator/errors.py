@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.simulator.calendar import pacific_clock
+from exporter.pacific_calendar import pacific_clock
 from exporter.simulator.usage import Throttle
 
 OAUTH = "OAuthException"

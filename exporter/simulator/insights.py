@@ -8,8 +8,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
+from exporter import pacific_calendar as calendar
 from exporter.catalog import CATALOG
-from exporter.simulator import calendar
 from exporter.simulator.breakdowns import Row, rows
 from exporter.simulator.query import OMITTED_PERIOD_ANSWERS, ROLLING_DAYS, InsightsQuery
 from exporter.simulator.values import DailySeries, Number, aggregate, rolling
@@ -46,10 +46,11 @@ class PagingContext:
 
 
 def points(
-    metric: str, query: InsightsQuery, latest: dt.date, series_for: SeriesFactory
+    metric: str, query: InsightsQuery, latest: dt.date, series_for: SeriesFactory,
+    oldest: dt.date | None = None,
 ) -> list[Point]:
     series = {row: series_for(row) for row in rows(query.breakdown)}
-    days = query.window.days(latest)
+    days = query.window.days(latest, oldest)
     if query.period == "total_over_range":
         if not days:
             return []
@@ -130,13 +131,14 @@ def body(
     now: float,
     unix_dialect: bool = False,
     without_values: bool = False,
+    oldest: dt.date | None = None,
 ) -> dict[str, Any]:
     periods = (query.period,) if query.period_given else OMITTED_PERIOD_ANSWERS
     data = []
     for metric in query.metrics:
         for period in periods:
             asked = replace(query, period=period)
-            found = [] if without_values else points(metric, asked, latest, series_for)
+            found = [] if without_values else points(metric, asked, latest, series_for, oldest)
             values = [render_point(point, unix_dialect) for point in found]
             data.append(entry(page_id, metric, period, values))
     return {"data": data, "paging": paging_links(page_id, query, paging, now)}

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from exporter.simulator import calendar
+from exporter import pacific_calendar as calendar
 from exporter.simulator.errors import GraphError, invalid_parameter, window_too_long
 
 MAX_SPAN_SECONDS = 93 * 86_400
@@ -16,6 +16,11 @@ _LATEST_TIMESTAMP = 4_102_444_800  # 2100-01-01
 _UNIX = re.compile(r"-?\d{1,12}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ONE_DAY = dt.timedelta(days=1)
+# Meta's Page Insights reference (Limitations): "Only the last two years of insights data
+# is available." What the API answers for older days is not documented; users report an
+# answer with no values for them (HTTP 200, the metric's entry with an empty `values` list;
+# pablobarbera/Rfacebook issue #76), and that is what this simulator answers.
+RETENTION_YEARS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,11 +30,14 @@ class Window:
     since: int
     until: int
 
-    def days(self, latest: dt.date) -> list[dt.date]:
-        """The complete days (none after `latest`) that fall in this window, oldest first."""
+    def days(self, latest: dt.date, oldest: dt.date | None = None) -> list[dt.date]:
+        """The complete days (none after `latest`, none before `oldest`) that fall in this
+        window, oldest first."""
         if self.until <= self.since:
             return []
         first = calendar.pacific_date(self.since)
+        if oldest is not None:
+            first = max(first, oldest)
         last = min(latest, calendar.pacific_date(self.until))
         days: list[dt.date] = []
         day = first
@@ -46,6 +54,15 @@ class Window:
     def next(self) -> Window:
         span = self.until - self.since
         return Window(self.until, self.until + span)
+
+
+def oldest_kept_day(now: float) -> dt.date:
+    """The oldest day whose insights the API still has: two years before today (Pacific)."""
+    today = calendar.pacific_date(now)
+    try:
+        return today.replace(year=today.year - RETENTION_YEARS)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year - RETENTION_YEARS, day=28)
 
 
 def _month_start(day: dt.date) -> dt.date:
