@@ -969,6 +969,17 @@ def run_size(sim: SimulatorProcess, work: Path, pages: int, opts: Options, profi
     finally:
         exporter.stop()
 
+    static_name = _measure_static_and_naive(size, work, www, body, opts)
+    log(f"{pages} Pages: --once (at most {opts.once_timeout:g}s)")
+    size.once = run_once(sim, work, info.path, pages=pages, min_ops=min_ops, opts=opts)
+    size.ratios = ratios(size.scrapes, static_name)
+    size.profiles = {k: v for k, v in profiler.summaries.items() if f"-{pages}-" in k}
+    return size
+
+
+def _measure_static_and_naive(size: SizeResult, work: Path, www: Path, body: bytes, opts: Options) -> str:
+    """/metrics's bytes served by a static server, then by the naive exporter; the static
+    server's name."""
     static_name = "nginx" if opts.static == "nginx" else "static-py"
     static_url, static = start_static(work, www, opts.static)
     try:
@@ -980,7 +991,7 @@ def run_size(sim: SimulatorProcess, work: Path, pages: int, opts: Options, profi
     finally:
         static.stop()
 
-    log(f"{pages} Pages: naive exporter parsing the exposition")
+    log(f"{size.pages} Pages: naive exporter parsing the exposition")
 
     def restart_naive() -> tuple[str, Service]:
         return start_naive(work, www / "metrics", opts.naive_start_timeout)
@@ -992,12 +1003,7 @@ def run_size(sim: SimulatorProcess, work: Path, pages: int, opts: Options, profi
         naive = last or naive
     finally:
         naive.stop()
-
-    log(f"{pages} Pages: --once (at most {opts.once_timeout:g}s)")
-    size.once = run_once(sim, work, info.path, pages=pages, min_ops=min_ops, opts=opts)
-    size.ratios = ratios(size.scrapes, static_name)
-    size.profiles = {k: v for k, v in profiler.summaries.items() if f"-{pages}-" in k}
-    return size
+    return static_name
 
 
 def run_once(sim: SimulatorProcess, work: Path, config: Path, *, pages: int, min_ops: int, opts: Options) -> OnceResult:
@@ -1064,7 +1070,14 @@ def _not_done(seconds: float, projection: float | None) -> str:
     return f"not done in {seconds:.0f} s (~{projection:,.0f} s at that rate)"
 
 
-def targets(sizes: Sequence[SizeResult], static_name: str) -> tuple[float | None, list[dict[str, Any]]]:
+Goal = dict[str, Any]
+
+
+def _goal(name: str, goal: str, measured: str, met: bool | None) -> Goal:
+    return {"target": name, "goal": goal, "measured": measured, "met": met}
+
+
+def targets(sizes: Sequence[SizeResult], static_name: str) -> tuple[float | None, list[Goal]]:
     """bytes per series, and each target of issue 5 with what was measured."""
     if not sizes:
         return None, []
@@ -1073,62 +1086,83 @@ def targets(sizes: Sequence[SizeResult], static_name: str) -> tuple[float | None
     rss_small, rss_large = small.memory.get("VmRSS_after_refresh"), large.memory.get("VmRSS_after_refresh")
     if large.pages > small.pages and rss_small and rss_large and large.series > small.series:
         per_series = round((rss_large - rss_small) / (large.series - small.series), 1)
-    rows: list[dict[str, Any]] = []
+    rows = _refresh_goals(sizes, large)
+    for row in large.ratios:
+        if row["gzip"]:
+            rows += _gzip_goals(large, row, static_name)
+    if per_series is not None:
+        rows.append(_goal(f"RSS per series ({small.pages} -> {large.pages} Pages)",
+                          f"<= {TARGET_BYTES_PER_SERIES:g} B", f"{per_series:g} B",
+                          per_series <= TARGET_BYTES_PER_SERIES))
+    return per_series, rows + _cpu_goals(large) + _p99_against_static_goal(large, static_name)
 
-    def add(name: str, goal: str, measured: str, met: bool | None) -> None:
-        rows.append({"target": name, "goal": goal, "measured": measured, "met": met})
 
+def _refresh_goals(sizes: Sequence[SizeResult], large: SizeResult) -> list[Goal]:
+    """Operations and round trips per refresh at every size; the largest one's wall time."""
+    rows = []
     for size in sizes:
         if size.refresh is None:
             continue
         r = size.refresh
-        add(f"operations per refresh ({size.pages} Pages)", f"= {r.min_operations}", str(r.operations),
-            r.complete and r.operations == r.min_operations)
-        add(f"round trips per refresh ({size.pages} Pages)", f"= {r.min_round_trips}", str(r.round_trips),
-            r.complete and r.round_trips <= r.min_round_trips)
+        rows.append(_goal(f"operations per refresh ({size.pages} Pages)", f"= {r.min_operations}",
+                          str(r.operations), r.complete and r.operations == r.min_operations))
+        rows.append(_goal(f"round trips per refresh ({size.pages} Pages)", f"= {r.min_round_trips}",
+                          str(r.round_trips), r.complete and r.round_trips <= r.min_round_trips))
     if large.refresh is not None:
         r = large.refresh
         measured = (f"{r.wall_seconds:.1f} s" if r.wall_seconds is not None
                     else _not_done(r.timeout_seconds, r.projected_seconds))
-        add(f"full refresh of {large.pages} Pages", f"< {TARGET_REFRESH_SECONDS:g} s", measured,
-            r.wall_seconds is not None and r.wall_seconds < TARGET_REFRESH_SECONDS)
-    for row in large.ratios:
-        if not row["gzip"]:
-            continue
-        c = row["connections"]
-        exporter = next((s for s in large.scrapes if s.target == "exporter" and s.gzip and s.connections == c), None)
-        if exporter is not None:
-            add(f"/metrics p99 with gzip, {c} client(s), {large.pages} Pages", f"< {TARGET_P99_GZIP_MS:g} ms",
-                _ms(exporter.p99_ms).strip(), exporter.p99_ms is not None and exporter.p99_ms < TARGET_P99_GZIP_MS)
-        if "exporter_vs_naive" in row:
-            add(f"throughput vs naive, gzip, {c} client(s)", f">= {TARGET_VS_NAIVE:g}x",
-                f"{row['exporter_vs_naive']:g}x", row["exporter_vs_naive"] >= TARGET_VS_NAIVE)
-        elif "exporter_vs_naive_at_least" in row:
-            at_least = row["exporter_vs_naive_at_least"]
-            add(f"throughput vs naive, gzip, {c} client(s)", f">= {TARGET_VS_NAIVE:g}x", f">= {at_least:g}x",
-                True if at_least >= TARGET_VS_NAIVE else None)
-        key = f"{static_name}_vs_exporter"
-        if key in row:
-            add(f"{static_name} over exporter, gzip, {c} client(s)", f"<= {TARGET_VS_NGINX:g}x",
-                f"{row[key]:g}x", row[key] <= TARGET_VS_NGINX)
-    if per_series is not None:
-        add(f"RSS per series ({small.pages} -> {large.pages} Pages)", f"<= {TARGET_BYTES_PER_SERIES:g} B",
-            f"{per_series:g} B", per_series <= TARGET_BYTES_PER_SERIES)
+        rows.append(_goal(f"full refresh of {large.pages} Pages", f"< {TARGET_REFRESH_SECONDS:g} s", measured,
+                          r.wall_seconds is not None and r.wall_seconds < TARGET_REFRESH_SECONDS))
+    return rows
+
+
+def _gzip_goals(large: SizeResult, row: dict[str, Any], static_name: str) -> list[Goal]:
+    """p99 and throughput against the naive exporter and the static server, at one client count."""
+    rows = []
+    c = row["connections"]
+    exporter = next((s for s in large.scrapes if s.target == "exporter" and s.gzip and s.connections == c), None)
+    if exporter is not None:
+        rows.append(_goal(f"/metrics p99 with gzip, {c} client(s), {large.pages} Pages",
+                          f"< {TARGET_P99_GZIP_MS:g} ms", _ms(exporter.p99_ms).strip(),
+                          exporter.p99_ms is not None and exporter.p99_ms < TARGET_P99_GZIP_MS))
+    if "exporter_vs_naive" in row:
+        rows.append(_goal(f"throughput vs naive, gzip, {c} client(s)", f">= {TARGET_VS_NAIVE:g}x",
+                          f"{row['exporter_vs_naive']:g}x", row["exporter_vs_naive"] >= TARGET_VS_NAIVE))
+    elif "exporter_vs_naive_at_least" in row:
+        at_least = row["exporter_vs_naive_at_least"]
+        rows.append(_goal(f"throughput vs naive, gzip, {c} client(s)", f">= {TARGET_VS_NAIVE:g}x",
+                          f">= {at_least:g}x", True if at_least >= TARGET_VS_NAIVE else None))
+    key = f"{static_name}_vs_exporter"
+    if key in row:
+        rows.append(_goal(f"{static_name} over exporter, gzip, {c} client(s)", f"<= {TARGET_VS_NGINX:g}x",
+                          f"{row[key]:g}x", row[key] <= TARGET_VS_NGINX))
+    return rows
+
+
+def _cpu_goals(large: SizeResult) -> list[Goal]:
     cpu = large.exporter_cpu_complete_seconds
-    if cpu is not None and large.refresh is not None and large.refresh.operations:
-        per_1000 = cpu / large.refresh.operations * 1000
-        add(f"exporter CPU per 1,000 operations ({large.pages} Pages)",
-            f"<= {TARGET_CPU_PER_1000_OPERATIONS:g} s", f"{per_1000:.3f} s", per_1000 <= TARGET_CPU_PER_1000_OPERATIONS)
-        add(f"exporter CPU, full refresh of {large.pages} Pages", f"<= {TARGET_REFRESH_CPU_SECONDS:g} s",
-            f"{cpu:.1f} s", cpu <= TARGET_REFRESH_CPU_SECONDS)
+    if cpu is None or large.refresh is None or not large.refresh.operations:
+        return []
+    per_1000 = cpu / large.refresh.operations * 1000
+    return [
+        _goal(f"exporter CPU per 1,000 operations ({large.pages} Pages)",
+              f"<= {TARGET_CPU_PER_1000_OPERATIONS:g} s", f"{per_1000:.3f} s",
+              per_1000 <= TARGET_CPU_PER_1000_OPERATIONS),
+        _goal(f"exporter CPU, full refresh of {large.pages} Pages", f"<= {TARGET_REFRESH_CPU_SECONDS:g} s",
+              f"{cpu:.1f} s", cpu <= TARGET_REFRESH_CPU_SECONDS),
+    ]
+
+
+def _p99_against_static_goal(large: SizeResult, static_name: str) -> list[Goal]:
     most = max((s.connections for s in large.scrapes), default=0)
     exporter_p99 = next((s.p99_ms for s in large.scrapes if s.target == "exporter" and s.gzip and s.connections == most), None)
     static_p99 = next((s.p99_ms for s in large.scrapes if s.target == static_name and s.gzip and s.connections == most), None)
-    if exporter_p99 is not None and static_p99:
-        ratio = round(exporter_p99 / static_p99, 2)
-        add(f"/metrics p99, gzip, {most} clients, against {static_name}'s", f"<= {TARGET_P99_VS_NGINX:g}x",
-            f"{ratio:g}x", ratio <= TARGET_P99_VS_NGINX)
-    return per_series, rows
+    if exporter_p99 is None or not static_p99:
+        return []
+    ratio = round(exporter_p99 / static_p99, 2)
+    return [_goal(f"/metrics p99, gzip, {most} clients, against {static_name}'s", f"<= {TARGET_P99_VS_NGINX:g}x",
+                  f"{ratio:g}x", ratio <= TARGET_P99_VS_NGINX)]
 
 
 def cpu_per_1000_operations(size: SizeResult) -> float | None:
@@ -1187,51 +1221,7 @@ def render_report(sizes: Sequence[SizeResult], per_series: float | None, goals: 
                   growth: Sequence[dict[str, Any]] = ()) -> str:
     lines: list[str] = []
     for size in sizes:
-        lines.append("")
-        shown = "" if size.workload == "standard" else f" ({size.workload})"
-        lines.append(f"== {size.pages:,} Pages{shown}: {size.groups} operations per Page, {size.series:,} series, "
-                     f"/metrics {size.exposition_bytes / MB:.1f} MB ({size.exposition_gzip_bytes / MB:.2f} MB gzip)"
-                     f", batch_size in config: {size.config_batch_size if size.config_batch_size else 'no'}")
-        r, once = size.refresh, size.once
-        if r is not None:
-            lines.append(f"  {'per full refresh':<26}{'measured':>12}{'minimum':>12}")
-            lines.append(f"  {'operations':<26}{r.operations:>12,}{r.min_operations:>12,}")
-            lines.append(f"  {'HTTP round trips':<26}{r.round_trips:>12,}{r.min_round_trips:>12,}")
-            wall = (f"{r.wall_seconds:.2f} s" if r.wall_seconds is not None
-                    else _not_done(r.timeout_seconds, r.projected_seconds))
-            lines.append(f"  {'full refresh (daemon)':<26}{wall:>12}   (CPU meanwhile: exporter "
-                         f"{r.exporter_cpu_seconds:.1f} s, simulator {r.simulator_cpu_seconds:.1f} s)")
-            if size.metrics_complete_seconds is not None:
-                lines.append(f"  {'/metrics complete':<26}{size.metrics_complete_seconds:>10.1f} s   later "
-                             "(every Page up in /metrics, series count steady)")
-            per_1000 = cpu_per_1000_operations(size)
-            if size.exporter_cpu_complete_seconds is not None and per_1000 is not None:
-                lines.append(f"  {'exporter CPU until then':<26}{size.exporter_cpu_complete_seconds:>10.1f} s   "
-                             f"({per_1000:.3f} s per 1,000 operations, "
-                             f"{size.exporter_cpu_complete_seconds / max(size.series, 1) * 1e6:.1f} us per series)")
-        if once is not None:
-            wall = (f"{once.wall_seconds:.2f} s" if once.complete
-                    else _not_done(once.wall_seconds, once.projected_seconds))
-            lines.append(f"  {'--once':<26}{wall:>12}   (exit {once.exit_code}, {once.operations:,} operations, "
-                         f"{once.round_trips:,} round trips)")
-        rss = size.memory.get("VmRSS_after_refresh")
-        if rss:
-            lines.append(f"  {'exporter RSS':<26}{rss / MB:>9.1f} MB   (after load "
-                         f"{size.memory.get('VmRSS_after_load', 0) / MB:.1f} MB, peak "
-                         f"{size.memory.get('VmHWM_after_load', 0) / MB:.1f} MB)")
-        if size.scrapes:
-            lines.append("")
-            lines.append(f"  {'/metrics':<10}{'clients':>8}{'gzip':>6}{'req/s':>12}{'p50':>13}{'p99':>13}"
-                         f"{'alone':>13}{'body':>11}  tool")
-            for s in size.scrapes:
-                lines.append(f"  {s.target:<10}{s.connections:>8}{'yes' if s.gzip else 'no':>6}{s.rps:>12,.1f}"
-                             f"{_ms(s.p50_ms):>13}{_ms(s.p99_ms):>13}{_ms(s.single_ms):>13}"
-                             f"{s.response_bytes / MB:>8.2f} MB  {s.tool}" + (f"  ({s.note})" if s.note else ""))
-        for row in size.ratios:
-            parts = [f"{k.replace('_', ' ')} {v:g}x" for k, v in row.items() if k not in ("gzip", "connections")]
-            lines.append(f"  gzip={'yes' if row['gzip'] else 'no'}, {row['connections']} client(s): "
-                         + ", ".join(parts))
-        lines.extend(f"  note: {note}" for note in size.notes)
+        lines += _size_lines(size)
     if per_series is not None:
         lines.append("")
         lines.append(f"RSS growth per series: {per_series:,.0f} bytes")
@@ -1252,6 +1242,69 @@ def render_report(sizes: Sequence[SizeResult], per_series: float | None, goals: 
             mark = {True: "met", False: "MISSED", None: "?"}[goal["met"]]
             lines.append(f"  {mark:<7}{goal['target']:<55}{goal['goal']:>10}   measured {goal['measured']}")
     return "\n".join(lines)
+
+
+def _size_lines(size: SizeResult) -> list[str]:
+    """One size's section of the report: refresh, --once, memory, scrapes, ratios, notes."""
+    shown = "" if size.workload == "standard" else f" ({size.workload})"
+    lines = ["", f"== {size.pages:,} Pages{shown}: {size.groups} operations per Page, {size.series:,} series, "
+                 f"/metrics {size.exposition_bytes / MB:.1f} MB ({size.exposition_gzip_bytes / MB:.2f} MB gzip)"
+                 f", batch_size in config: {size.config_batch_size if size.config_batch_size else 'no'}"]
+    lines += _refresh_lines(size)
+    once = size.once
+    if once is not None:
+        wall = (f"{once.wall_seconds:.2f} s" if once.complete
+                else _not_done(once.wall_seconds, once.projected_seconds))
+        lines.append(f"  {'--once':<26}{wall:>12}   (exit {once.exit_code}, {once.operations:,} operations, "
+                     f"{once.round_trips:,} round trips)")
+    rss = size.memory.get("VmRSS_after_refresh")
+    if rss:
+        lines.append(f"  {'exporter RSS':<26}{rss / MB:>9.1f} MB   (after load "
+                     f"{size.memory.get('VmRSS_after_load', 0) / MB:.1f} MB, peak "
+                     f"{size.memory.get('VmHWM_after_load', 0) / MB:.1f} MB)")
+    lines += _scrape_lines(size)
+    for row in size.ratios:
+        parts = [f"{k.replace('_', ' ')} {v:g}x" for k, v in row.items() if k not in ("gzip", "connections")]
+        lines.append(f"  gzip={'yes' if row['gzip'] else 'no'}, {row['connections']} client(s): "
+                     + ", ".join(parts))
+    lines.extend(f"  note: {note}" for note in size.notes)
+    return lines
+
+
+def _refresh_lines(size: SizeResult) -> list[str]:
+    r = size.refresh
+    if r is None:
+        return []
+    wall = (f"{r.wall_seconds:.2f} s" if r.wall_seconds is not None
+            else _not_done(r.timeout_seconds, r.projected_seconds))
+    lines = [
+        f"  {'per full refresh':<26}{'measured':>12}{'minimum':>12}",
+        f"  {'operations':<26}{r.operations:>12,}{r.min_operations:>12,}",
+        f"  {'HTTP round trips':<26}{r.round_trips:>12,}{r.min_round_trips:>12,}",
+        f"  {'full refresh (daemon)':<26}{wall:>12}   (CPU meanwhile: exporter "
+        f"{r.exporter_cpu_seconds:.1f} s, simulator {r.simulator_cpu_seconds:.1f} s)",
+    ]
+    if size.metrics_complete_seconds is not None:
+        lines.append(f"  {'/metrics complete':<26}{size.metrics_complete_seconds:>10.1f} s   later "
+                     "(every Page up in /metrics, series count steady)")
+    per_1000 = cpu_per_1000_operations(size)
+    if size.exporter_cpu_complete_seconds is not None and per_1000 is not None:
+        lines.append(f"  {'exporter CPU until then':<26}{size.exporter_cpu_complete_seconds:>10.1f} s   "
+                     f"({per_1000:.3f} s per 1,000 operations, "
+                     f"{size.exporter_cpu_complete_seconds / max(size.series, 1) * 1e6:.1f} us per series)")
+    return lines
+
+
+def _scrape_lines(size: SizeResult) -> list[str]:
+    if not size.scrapes:
+        return []
+    lines = ["", f"  {'/metrics':<10}{'clients':>8}{'gzip':>6}{'req/s':>12}{'p50':>13}{'p99':>13}"
+                 f"{'alone':>13}{'body':>11}  tool"]
+    for s in size.scrapes:
+        lines.append(f"  {s.target:<10}{s.connections:>8}{'yes' if s.gzip else 'no':>6}{s.rps:>12,.1f}"
+                     f"{_ms(s.p50_ms):>13}{_ms(s.p99_ms):>13}{_ms(s.single_ms):>13}"
+                     f"{s.response_bytes / MB:>8.2f} MB  {s.tool}" + (f"  ({s.note})" if s.note else ""))
+    return lines
 
 
 # --- main ------------------------------------------------------------------------------------
