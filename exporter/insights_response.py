@@ -130,16 +130,8 @@ def parse_insights(
     wanted = set(metrics)
     rows: dict[str, list[list[dict[str, Any]]]] = {}  # name -> its entries' values
     for index, entry in enumerate(data):
-        if not isinstance(entry, dict):
-            raise ResponseError(f"data[{index}] is {_kind(entry)}, not an object")
-        name = entry.get("name")
-        if not isinstance(name, str):
-            raise ResponseError(f"data[{index}].name is {_kind(name)}, not a string")
-        values = entry.get("values")
-        if not isinstance(values, list):
-            raise ResponseError(f"data[{index}] ({name}): values is {_kind(values)}, not a list")
-        entry_period = entry.get("period", period)
-        if name in wanted and entry_period == period:
+        name, values = _entry(index, entry)
+        if name in wanted and entry.get("period", period) == period:
             for row_index, row in enumerate(values):
                 if type(row) is not dict:
                     raise ResponseError(f"data[{index}] ({name}): values[{row_index}] is {_kind(row)}")
@@ -320,20 +312,29 @@ def _iso_seconds(text: str) -> float | None:
     return parsed.timestamp()
 
 
+def _entry(index: int, entry: Any) -> tuple[str, list[Any]]:
+    """An entry of "data": its metric name and its list of values, or ResponseError."""
+    if not isinstance(entry, dict):
+        raise ResponseError(f"data[{index}] is {_kind(entry)}, not an object")
+    name = entry.get("name")
+    if not isinstance(name, str):
+        raise ResponseError(f"data[{index}].name is {_kind(name)}, not a string")
+    values = entry.get("values")
+    if not isinstance(values, list):
+        raise ResponseError(f"data[{index}] ({name}): values is {_kind(values)}, not a list")
+    return name, values
+
+
+# What a JSON value is, for messages; bool before int, which it is a kind of.
+_KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (bool, "a boolean"), ((int, float), "a number"), (str, "a string"), (list, "a list"), (dict, "an object"),
+)
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
+    return next((kind for types, kind in _KINDS if isinstance(value, types)), type(value).__name__)
 
 
 def _clip(text: str, limit: int = 40) -> str:
