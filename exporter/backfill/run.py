@@ -156,18 +156,17 @@ class Backfill:
     def _window(self, pages: list[_PageState], first: dt.date, last: dt.date) -> None:
         live = [p for p in pages if not p.exhausted]
         spans = [self.days.sample_span(first + dt.timedelta(days=n)) for n in range((last - first).days + 1)]
-        owners = {state.page.id: state for state in live}
-        requests: list[Request] = []
+        failed = self._fetch(live, _requests(live, spans), first, last)
+        if self.stop.is_set():
+            return
+        self._write(live, first, last)
         for state in live:
-            state.histories = []
-            for group in state.groups:
-                if group.kind is Kind.UNSUPPORTED:
-                    continue
-                state.histories.extend(SpecHistory(spec, group) for spec in group.specs)
-                requests.extend(
-                    Request(state.page.id, group.specs, query, state.token)
-                    for query in group.queries(spans)
-                )
+            if state.page.id not in failed and all(h.empty for h in state.histories):
+                state.exhausted = True
+
+    def _fetch(self, live: list[_PageState], requests: list[Request], first: dt.date, last: dt.date) -> set[str]:
+        """Each answer into its Page's histories; the ids of the Pages with a failed request."""
+        owners = {state.page.id: state for state in live}
         failed: set[str] = set()
         for request, result in self.fetcher.run(requests):
             state = owners[request.page_id]
@@ -180,12 +179,7 @@ class Backfill:
                 data = result.get(spec.name)
                 if data is not None:
                     histories[spec].add(data, request.query)
-        if self.stop.is_set():
-            return
-        self._write(live, first, last)
-        for state in live:
-            if state.page.id not in failed and all(h.empty for h in state.histories):
-                state.exhausted = True
+        return failed
 
     def _failed(self, state: _PageState, request: Request, error: GraphError, first: dt.date,
                 last: dt.date) -> None:
@@ -275,3 +269,19 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _requests(live: list[_PageState], spans: list[tuple[int, int]]) -> list[Request]:
+    """The requests of one window for every Page still answering, their histories started afresh."""
+    requests: list[Request] = []
+    for state in live:
+        state.histories = []
+        for group in state.groups:
+            if group.kind is Kind.UNSUPPORTED:
+                continue
+            state.histories.extend(SpecHistory(spec, group) for spec in group.specs)
+            requests.extend(
+                Request(state.page.id, group.specs, query, state.token)
+                for query in group.queries(spans)
+            )
+    return requests
