@@ -23,6 +23,7 @@ from exporter.discovery import DiscoveredPage, DiscoveryError, discover
 from exporter.exposition import ExpositionCache, StaticRenderer
 from exporter.governor import RateLimitGovernor, ThrottleCollector
 from exporter.graph_client import ClientClosedError, GraphClient
+from exporter.recent import Recent
 from exporter.refresh import PageRefresher, TokenOutcome
 from exporter.runtime import Runtime, Settings, can_keep_client, owned_pages
 from exporter.self_metrics import ScaleMetrics, SelfMetrics
@@ -81,7 +82,7 @@ class Exporter:
         self.reload_time.set(self.clock())
         self.scale = ScaleMetrics(self.registry)
         self.scale.shard(settings.shard, len(self.runtime.pages))
-        ProcessCollector(registry=self.registry)
+        self.registry.register(Recent(ProcessCollector(registry=None)))
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
 

@@ -245,3 +245,25 @@ def test_batch_operations_carry_their_tokens_in_relative_url_and_no_output_shows
         assert "EAAB-relative-url" not in text and "proof-of" not in text, text
         assert "insights?" not in text and "debug_token?" not in text, text
         assert "relative_url" in text and REDACTED in text
+
+
+def test_recent_collector_shares_one_reading_for_a_moment() -> None:
+    from prometheus_client.core import GaugeMetricFamily
+
+    from exporter.recent import Recent
+
+    class Counting:
+        readings = 0
+
+        def collect(self) -> list[GaugeMetricFamily]:
+            self.readings += 1
+            return [GaugeMetricFamily("readings", "Readings so far.", value=self.readings)]
+
+    now = [100.0]
+    source = Counting()
+    recent = Recent(source, max_age=1.0, clock=lambda: now[0])
+    first = list(recent.collect())
+    now[0] += 0.5
+    assert list(recent.collect()) == first and source.readings == 1
+    now[0] += 0.5
+    assert next(iter(recent.collect())).samples[0].value == 2
