@@ -156,75 +156,104 @@ def _backfill_options(parser: argparse.ArgumentParser, namespace: argparse.Names
 
 
 def run(options: Options) -> int:
+    try:
+        web, settings, load = _start(options)
+        if options.check_config:
+            return _check_config(options, settings, web)
+    except _CannotStartError:
+        return 1
+    if options.check_api:
+        return _check_api(options, settings)
+    if options.backfill is not None:
+        return run_backfill(options.backfill, settings)
+    exporter = Exporter(settings)
+    if options.once:
+        return _once(exporter)
+    return serve(exporter, options.listen_address, web, load, demo=options.demo)
+
+
+class _CannotStartError(Exception):
+    """What stops the start was said on stderr already: exit 1."""
+
+
+def _start(options: Options) -> tuple[WebConfig, Settings, Callable[[], Settings]]:
+    """The web config, the settings and how to load them again for a reload."""
     if options.demo and options.check_config:
         _fail("--demo and --check-config do not go together: the demo has no config file")
-        return 1
+        raise _CannotStartError
     web = WebConfig()
     if not (options.once or options.check_api or options.backfill is not None):
-        try:
-            parse_listen_address(options.listen_address)
-            if options.web_config_file is not None:
-                web = load_web_config(options.web_config_file)
-        except ListenAddressError as exc:
-            _fail(str(exc))
-            return 1
-        except ConfigError as exc:
-            _print_problems(options.web_config_file or "", exc)
-            return 1
-
+        web = _web_config(options)
     if options.demo:
         from exporter.demo import DEMO_APP_SECRET, start_demo  # noqa: PLC0415 - the simulator only loads for the demo
 
         config, tokens, simulator = start_demo()
         log.info("demo: Graph API simulator started", extra={"url": simulator.url})
         settings = Settings(config, tokens, DEMO_APP_SECRET)
+        return web, settings, lambda: settings
 
-        def load() -> Settings:
-            return settings
-    else:
-        def load() -> Settings:
-            return load_settings(options.config_file, options.shard_count, options.shard_index)
+    def load() -> Settings:
+        return load_settings(options.config_file, options.shard_count, options.shard_index)
 
-        try:
-            settings = load()
-        except ConfigError as exc:
-            _print_problems(options.config_file, exc)
-            return 1
-        for warning in settings.config.warnings:
-            print(f"warning: {scrub(warning)}", file=sys.stderr)
-    if options.check_config:
-        try:
-            probe_listen_address(options.listen_address, tls=web.ssl_context is not None)
-        except AddressInUseError as exc:
-            if not exc.by_exporter:
-                _fail(str(exc))
-                return 1
-            # Checking a config before reloading the exporter that runs with it is fine.
-            print(f"warning: {options.listen_address} is in use by a running "
-                  f"messenger-insights-exporter: fine if this config is for its reload, else "
-                  "choose another with --web.listen-address", file=sys.stderr)
-        except ListenAddressError as exc:
+    try:
+        settings = load()
+    except ConfigError as exc:
+        _print_problems(options.config_file, exc)
+        raise _CannotStartError from None
+    for warning in settings.config.warnings:
+        print(f"warning: {scrub(warning)}", file=sys.stderr)
+    return web, settings, load
+
+
+def _web_config(options: Options) -> WebConfig:
+    """The listen address checked and the web config file read, for the modes that serve."""
+    try:
+        parse_listen_address(options.listen_address)
+        if options.web_config_file is not None:
+            return load_web_config(options.web_config_file)
+    except ListenAddressError as exc:
+        _fail(str(exc))
+        raise _CannotStartError from None
+    except ConfigError as exc:
+        _print_problems(options.web_config_file or "", exc)
+        raise _CannotStartError from None
+    return WebConfig()
+
+
+def _check_config(options: Options, settings: Settings, web: WebConfig) -> int:
+    """--check-config: the listen address must be free (or held by this exporter); the summary."""
+    try:
+        probe_listen_address(options.listen_address, tls=web.ssl_context is not None)
+    except AddressInUseError as exc:
+        if not exc.by_exporter:
             _fail(str(exc))
-            return 1
-        print(settings.config.summary(settings.shard.index, settings.shard.count))
-        return 0
-    if options.check_api:
-        from exporter.check_api import ApiCheck  # noqa: PLC0415 - only this mode needs it
-        from exporter.check_api_table import render  # noqa: PLC0415
+            raise _CannotStartError from None
+        # Checking a config before reloading the exporter that runs with it is fine.
+        print(f"warning: {options.listen_address} is in use by a running "
+              f"messenger-insights-exporter: fine if this config is for its reload, else "
+              "choose another with --web.listen-address", file=sys.stderr)
+    except ListenAddressError as exc:
+        _fail(str(exc))
+        raise _CannotStartError from None
+    print(settings.config.summary(settings.shard.index, settings.shard.count))
+    return 0
 
-        report = ApiCheck(settings, options.check_api_pages).run()
-        sys.stdout.write(render(report, settings.config.source))
-        return 0 if report.ok else 1
 
-    if options.backfill is not None:
-        return run_backfill(options.backfill, settings)
-    exporter = Exporter(settings)
-    if options.once:
-        ok = exporter.refresh_all_once()
-        body = b"".join(exporter.metrics_body(openmetrics=False, compress=False))
-        sys.stdout.write(body.decode("utf-8"))
-        return 0 if ok else 1
-    return serve(exporter, options.listen_address, web, load, demo=options.demo)
+def _check_api(options: Options, settings: Settings) -> int:
+    from exporter.check_api import ApiCheck  # noqa: PLC0415 - only this mode needs it
+    from exporter.check_api_table import render  # noqa: PLC0415
+
+    report = ApiCheck(settings, options.check_api_pages).run()
+    sys.stdout.write(render(report, settings.config.source))
+    return 0 if report.ok else 1
+
+
+def _once(exporter: Exporter) -> int:
+    """--once: refresh every Page, print the exposition; 1 if some Page failed."""
+    ok = exporter.refresh_all_once()
+    body = b"".join(exporter.metrics_body(openmetrics=False, compress=False))
+    sys.stdout.write(body.decode("utf-8"))
+    return 0 if ok else 1
 
 
 def _print_problems(path: str, exc: ConfigError) -> None:
