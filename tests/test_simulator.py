@@ -1102,13 +1102,19 @@ def test_app_secret_requires_appsecret_proof() -> None:
         assert wrong["message"] == "Invalid appsecret_proof provided in the API argument"
         assert wrong["type"] == "GraphMethodException"
         ok(get(simulator, metric=NEW, appsecret_proof=proof))
-        error_of(debug_token(simulator), 400, 100)
-        ok(debug_token(simulator, appsecret_proof=Simulator.appsecret_proof(APP_TOKEN, secret)))
+        app_token = f"1234567|{secret}"  # this app's token: its secret is the app's
+        app_proof = Simulator.appsecret_proof(app_token, secret)
+        error_of(debug_token(simulator, app_token=app_token), 400, 100)
+        ok(debug_token(simulator, app_token=app_token, appsecret_proof=app_proof))
+        # Another app's token (not this app's secret) is refused, proof or not.
+        other_app = error_of(debug_token(simulator, appsecret_proof=Simulator.appsecret_proof(
+            APP_TOKEN, secret)), 400, 190)
+        assert other_app["message"] == "Invalid OAuth access token - Cannot parse access token"
         error_of(accounts(simulator), 400, 100)
         user_proof = Simulator.appsecret_proof(USER_TOKEN, secret)
         ok(accounts(simulator, appsecret_proof=user_proof))
         assert [r.proof_ok for r in simulator.requests()] == [
-            False, False, True, False, True, False, True
+            False, False, True, False, True, True, False, True
         ]
     with Simulator(now=lambda: SUMMER_NOW, app_secret=secret) as simulator:
         simulator.set_scenario(PAGE, Scenario("transient", {"times": 1}))
@@ -1388,6 +1394,59 @@ def test_paging_next_is_left_out_when_its_window_lies_in_the_future(sim: Simulat
     assert "next" not in ok(get(sim, metric=NEW, date_preset="today"))["paging"]
     assert "next" in ok(get(sim, metric=NEW, since=str(now - 4 * 86400), until=str(now - 2 * 86400)))["paging"]
     assert "next" in ok(get(sim, metric=NEW))["paging"]  # the default window ends at midnight
+
+
+def test_a_token_debug_token_calls_invalid_is_refused_everywhere(sim: Simulator) -> None:
+    sim.set_token_info(TOKEN, is_valid=False)
+    invalid = error_of(get(sim, metric=NEW), 400, 190)
+    assert invalid["error_subcode"] == 460
+    (in_batch,) = entries(batch(sim, [op()]))
+    assert in_batch is not None and json.loads(in_batch["body"])["error"]["code"] == 190
+    sim.set_token_info(TOKEN, is_valid=None, expires_at=int(SUMMER_NOW) - 60)
+    expired = error_of(get(sim, metric=NEW), 400, 190)
+    assert expired["error_subcode"] == 463 and "Session has expired" in expired["message"]
+    sim.set_token_info(TOKEN, expires_at=int(SUMMER_NOW) + 60)
+    ok(get(sim, metric=NEW))
+    sim.set_token_info(USER_TOKEN, is_valid=False,
+                       error={"code": 190, "subcode": 458, "message": "Error validating access token: x"})
+    assert error_of(accounts(sim), 400, 190)["error_subcode"] == 458
+
+
+def test_insights_need_the_analyze_task_on_the_page(sim: Simulator) -> None:
+    sim.set_accounts([("111", "Analyzed"), ("112", "Messaging only", ["MESSAGING"])])
+    listed = {page["id"]: page["access_token"] for page in ok(accounts(sim))["data"]}
+    ok(get(sim, page="111", token=listed["111"], metric=NEW))
+    error_of(get(sim, page="112", token=listed["112"], metric=NEW), 403, 10)
+
+
+def test_batch_operations_without_headers_when_include_headers_is_false(sim: Simulator) -> None:
+    (without,) = entries(batch(sim, [op()], include_headers="false"))
+    assert without is not None and set(without) == {"code", "body"}
+    (default,) = entries(batch(sim, [op()]))
+    assert default is not None and set(default) == {"code", "headers", "body"}
+
+
+@pytest.mark.parametrize(("now", "asked", "answered"), [
+    (SUMMER_NOW, "v24.0", "v24.0"),
+    (SUMMER_NOW, "v26.0", "v26.0"),
+    (SUMMER_NOW, "v20.0", "v21.0"),  # dead: the next live version answers
+    (utc(2027, 6, 1, 0, 0, 0), "v22.0", "v23.0"),
+    (utc(2027, 6, 1, 0, 0, 0), "v19.0", "v23.0"),
+    (SUMMER_NOW, "v27.0", None),  # not released
+    (WINTER_NOW, "v25.0", None),  # not released yet then
+    (SUMMER_NOW, "v24.1", None),
+])
+def test_dead_versions_are_served_by_the_next_live_one(now: float, asked: str, answered: str | None) -> None:
+    with Simulator(now=lambda: now, page_tokens={PAGE: TOKEN}) as simulator:
+        response = get(simulator, path=f"/{asked}/{PAGE}/insights", metric=NEW)
+        if answered is None:
+            error_of(response, 400, 2500)
+            (refused,) = entries(batch(simulator, [{**op(), "relative_url": f"/{asked}/{op()['relative_url']}"}]))
+            assert refused is not None and json.loads(refused["body"])["error"]["code"] == 2500
+            return
+        ok(response)
+        assert response.headers["facebook-api-version"] == answered
+        assert f"/{answered}/{PAGE}/insights" in response.json()["paging"]["previous"]
 
 
 # --- Page discovery ------------------------------------------------------------------------

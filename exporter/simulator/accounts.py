@@ -77,6 +77,11 @@ class AccountBook:
         with self._lock:
             return any(page.id == page_id for page in self._pages)
 
+    def allows_analysis(self, page_id: str) -> bool:
+        """False for a managed Page whose tasks lack ANALYZE (others: no tasks known)."""
+        with self._lock:
+            return all("ANALYZE" in page.tasks for page in self._pages if page.id == page_id)
+
 
 def _cursor(page_id: str) -> str:
     return base64.urlsafe_b64encode(f"page:{page_id}".encode()).decode().rstrip("=")

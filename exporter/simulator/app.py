@@ -11,13 +11,13 @@ import hmac
 import re
 import threading
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from exporter import pacific_calendar as calendar
 from exporter.catalog import CATALOG
-from exporter.simulator import accounts, batch, control, insights
+from exporter.simulator import accounts, batch, control, insights, versions
 from exporter.simulator.accounts import AccountBook, ManagedPage
 from exporter.simulator.answer import JSON_TYPE, NORMAL, Answer, Delivery, json_answer
 from exporter.simulator.effects import Effects, effects
@@ -30,6 +30,7 @@ from exporter.simulator.errors import (
     missing_parameter,
     missing_token,
     page_token_required,
+    permission_missing,
     proof_invalid,
     proof_missing,
     unknown_error,
@@ -162,7 +163,10 @@ class GraphApp:
         found = route(url.path)
         if found is None or (found.endpoint == "root" and method != "POST"):
             return self._error_answer(unsupported_request(method), DEFAULT_VERSION, None)
-        version = found.version or DEFAULT_VERSION
+        try:
+            version = versions.answering(found.version or DEFAULT_VERSION, self.clock())
+        except GraphError as error:
+            return self._error_answer(error, DEFAULT_VERSION, None)
         params = dict(parse_qsl(url.query, keep_blank_values=True))
         if found.endpoint == "root":
             self._pause(self.latency)
@@ -191,6 +195,11 @@ class GraphApp:
     # --- one call ------------------------------------------------------------------------
 
     def _call(self, call: Call, latency: float = 0.0) -> Outcome:
+        try:
+            # A batch operation may name a version of its own.
+            call = replace(call, version=versions.answering(call.version, self.clock()))
+        except GraphError as error:
+            return Outcome(self._error_answer(error, DEFAULT_VERSION, None))
         proof_ok = self._proof_ok(call.token, call.params)
         self.state.log.record(
             RecordedRequest(
@@ -268,6 +277,7 @@ class GraphApp:
             if call.token is None:
                 raise missing_token()
             self._check_proof(proof_ok, call.params)
+            self._check_token(call.token)
             self._check_page_token(call.token, page_id, call.method)
             return self.state.scenarios.take(page_id)
 
@@ -281,6 +291,11 @@ class GraphApp:
 
         return self._respond(call, page_id, admit, build)
 
+    def _check_token(self, token: str) -> None:
+        refusal = self.state.tokens.refusal(token, self.clock())
+        if refusal is not None:
+            raise refusal
+
     def _check_page_token(self, token: str, page_id: str, method: str) -> None:
         """Only the Page's own token reads its insights. Another Page's token gets 190 when
         this Page exists for the API, and 100/33 ("does not exist, cannot be loaded due to
@@ -288,6 +303,11 @@ class GraphApp:
         if self.state.tokens.is_user(token) or APP_TOKEN.fullmatch(token):
             raise page_token_required()
         if self.state.tokens.page_of(token, page_id) == page_id:
+            if not self.state.accounts.allows_analysis(page_id):
+                # Insights need the ANALYZE task on the Page (graph-api.md, "Permissions").
+                # What Meta answers without it is not recorded: the error table's
+                # "permission missing", code 10, HTTP 403.
+                raise permission_missing()
             return
         if self.state.tokens.page_known(page_id) or self.state.accounts.manages(page_id):
             raise page_token_required()
@@ -326,6 +346,9 @@ class GraphApp:
                 raise app_token_required()
             if app is None:
                 raise malformed_token()
+            if self.app_secret is not None and not hmac.compare_digest(app.group(2), self.app_secret):
+                # An app token is APP_ID|APP_SECRET: another secret is not this app's.
+                raise malformed_token()
             self._check_proof(proof_ok, call.params)
             if not call.params.get("input_token"):
                 raise missing_parameter("input_token")
@@ -346,6 +369,7 @@ class GraphApp:
             if call.token is None:
                 raise current_user_required()
             self._check_proof(proof_ok, call.params)
+            self._check_token(call.token)
             self.state.tokens.user(call.token)
             return self.state.accounts_scenario.take(control.ACCOUNTS)
 
@@ -377,6 +401,7 @@ class GraphApp:
             operations = batch.operations(
                 fields.get("batch"), token, proof if isinstance(proof, str) else None
             )
+            with_headers = batch.include_headers(fields)
         except GraphError as error:
             return self._error_answer(error, version, None)
         outcomes = [self._call(self._operation_call(op, version)) for op in operations]
@@ -386,7 +411,8 @@ class GraphApp:
             Delivery.worse, (outcome.answer.delivery for outcome in outcomes), NORMAL
         )
         rendered = batch.render(
-            [None if outcome.timed_out else outcome.answer for outcome in outcomes]
+            [None if outcome.timed_out else outcome.answer for outcome in outcomes],
+            with_headers=with_headers,
         )
         headers_out = tuple(self._standard_headers(version, None, None))
         return Answer(200, rendered, JSON_TYPE, headers_out, delivery)

@@ -95,27 +95,36 @@ def operations(raw: Any, token: str, proof: str | None) -> list[Operation]:
     return [_operation(index, item, token, proof) for index, item in enumerate(raw)]
 
 
-def _entry(answer: Answer) -> list[bytes | int]:
-    headers = []
-    if answer.content_type is not None:
-        content_type = (
-            OPERATION_JSON_TYPE if answer.content_type == JSON_TYPE else answer.content_type
-        )
-        headers.append({"name": "Content-Type", "value": content_type})
-    headers += [{"name": name, "value": value} for name, value in answer.headers]
-    head = json.dumps({"code": answer.status, "headers": headers}, separators=(",", ":"))
+def _entry(answer: Answer, with_headers: bool) -> list[bytes | int]:
+    entry: dict[str, Any] = {"code": answer.status}
+    if with_headers:
+        headers = []
+        if answer.content_type is not None:
+            content_type = (
+                OPERATION_JSON_TYPE if answer.content_type == JSON_TYPE else answer.content_type
+            )
+            headers.append({"name": "Content-Type", "value": content_type})
+        headers += [{"name": name, "value": value} for name, value in answer.headers]
+        entry["headers"] = headers
+    head = json.dumps(entry, separators=(",", ":"))
     body = json_string(answer.body)
     parts = body.parts if isinstance(body, Streamed) else (body,)
     return [head[:-1].encode() + b',"body":', *parts, b"}"]
 
 
-def render(answers: Sequence[Answer | None]) -> bytes | Streamed:
+def include_headers(fields: Mapping[str, object]) -> bool:
+    """Meta's `include_headers` batch parameter: each operation's headers are in its entry
+    unless it is false."""
+    return str(fields.get("include_headers", "true")).strip().lower() not in {"false", "0"}
+
+
+def render(answers: Sequence[Answer | None], *, with_headers: bool = True) -> bytes | Streamed:
     """The batch's answer: each operation's status, headers and body text; null if it timed out."""
     parts: list[bytes | int] = [b"["]
     for index, answer in enumerate(answers):
         if index:
             parts.append(b",")
-        parts += [b"null"] if answer is None else _entry(answer)
+        parts += [b"null"] if answer is None else _entry(answer, with_headers)
     parts.append(b"]")
     if any(isinstance(part, int) for part in parts):
         return Streamed(tuple(parts))

@@ -186,6 +186,10 @@ def proof_invalid() -> GraphError:
     )
 
 
+def permission_missing() -> GraphError:
+    return GraphError(403, "(#10) Application does not have permission for this action", 10)
+
+
 def page_token_required() -> GraphError:
     """A token that is not this Page's: a user or app token, or another Page's token."""
     return GraphError(400, "(#190) This method must be called with a Page Access Token", 190)

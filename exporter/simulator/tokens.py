@@ -19,7 +19,7 @@ import re
 import threading
 from typing import Any
 
-from exporter.simulator.errors import SESSION_INVALIDATED, expired_message
+from exporter.simulator.errors import SESSION_INVALIDATED, GraphError, expired_message
 
 DEFAULT_SCOPES = (
     "pages_messaging",
@@ -115,6 +115,30 @@ class TokenBook:
                 or any(page == page_id for page, _ in self._issued.values())
             )
 
+    def refusal(self, token: str, now: float) -> GraphError | None:
+        """The 190 every call with this token gets while debug_token calls it invalid (told
+        so, or its expires_at passed): Meta refuses such a token everywhere, not only in
+        /debug_token."""
+        with self._lock:
+            override = dict(self._overrides.get(token, {}))
+        raw_expiry = override.get("expires_at")
+        expires_at = (float(raw_expiry) if isinstance(raw_expiry, int | float)
+                      and not isinstance(raw_expiry, bool) else 0.0)
+        expired = 0 < expires_at <= now
+        valid = override.get("is_valid")
+        if valid is None:  # None drops the field: the expiry decides
+            valid = not expired
+        if valid is not False:
+            return None
+        error = override.get("error")
+        if isinstance(error, dict) and isinstance(error.get("code"), int) and isinstance(error.get("message"), str):
+            subcode = error.get("subcode")
+            return GraphError(400, error["message"], error["code"],
+                              subcode=subcode if isinstance(subcode, int) else None)
+        if expired:
+            return GraphError(400, expired_message(now, expires_at), 190, subcode=463)
+        return GraphError(400, SESSION_INVALIDATED, 190, subcode=460)
+
     def scopes(self, token: str) -> list[str]:
         """The scopes debug_token would list for a token."""
         with self._lock:
@@ -182,7 +206,7 @@ class TokenBook:
             if isinstance(expires_at, int | float) and 0 < expires_at <= now
             else None
         )
-        if expired_at is not None and "is_valid" not in override:
+        if expired_at is not None and override.get("is_valid") is None:
             data["is_valid"] = False
         if data.get("is_valid") is False and "error" not in override:
             data["error"] = (
