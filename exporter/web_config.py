@@ -28,6 +28,8 @@ import bcrypt
 
 from exporter import yaml_source
 from exporter.config import ConfigError
+from exporter.config.fields import suggestion
+from exporter.config.report import Report
 
 TLS_VERSIONS = {
     "TLS10": ssl.TLSVersion.TLSv1,
@@ -94,15 +96,11 @@ def load_web_config(path: str) -> WebConfig:
 class _WebConfigReader:
     def __init__(self, document: yaml_source.Located, source: str, base: Path) -> None:
         self.doc = document
-        self.source = source
         self.base = base
-        self.problems: list[str] = []
+        self.report = Report(document, source)
 
     def problem(self, path: yaml_source.Path, message: str) -> None:
-        line = self.doc.line_of(path)
-        dotted = ".".join(str(part) for part in path)
-        place = f"{self.source}:{line}" if line is not None else self.source
-        self.problems.append(f"{place}: {dotted + ': ' if dotted else ''}{message}")
+        self.report.problem(path, message)
 
     def mapping(self, raw: Any, path: yaml_source.Path, allowed: tuple[str, ...]) -> dict[str, Any]:
         if raw is None:
@@ -112,7 +110,7 @@ class _WebConfigReader:
             return {}
         for key in raw:
             if key not in allowed:
-                self.problem((*path, key), "unknown or unsupported key")
+                self.problem((*path, key), f"unknown or unsupported key{suggestion(str(key), allowed)}")
         return {k: v for k, v in raw.items() if k in allowed}
 
     def read(self) -> WebConfig:
@@ -120,13 +118,13 @@ class _WebConfigReader:
         tls = self.tls(top.get("tls_server_config")) if "tls_server_config" in top else None
         users = self.users(top.get("basic_auth_users"))
         context = None
-        if tls is not None and not self.problems:
+        if tls is not None and not self.report.problems:
             try:
                 context = tls.context()
             except (OSError, ssl.SSLError, ValueError) as exc:
                 self.problem(("tls_server_config",), f"cannot load the certificate, key or CA: {exc}")
-        if self.problems:
-            raise ConfigError(self.problems)
+        if self.report.problems:
+            raise ConfigError(self.report.problems)
         return WebConfig(tls, users, context)
 
     def file(self, section: dict[str, Any], key: str, path: yaml_source.Path) -> Path | None:

@@ -11,7 +11,9 @@ import bcrypt
 import pytest
 import requests
 
+from exporter.config import ConfigError
 from exporter.simulator import Simulator
+from exporter.web_config import load_web_config
 from tests.conftest import RunningExporter, exporter_env, wait_until
 
 # Every test here starts processes (the exporter, Prometheus, promtool or Chromium).
@@ -121,12 +123,27 @@ tls_server_config:
     assert exporter.process.poll() is None
 
 
+def test_web_config_problems_are_listed_in_file_order(tmp_path: Path) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text("basic_auth_users:\n  prometheus: hunter2\ntls_server_config:\n  cert_file: /nope.crt\n"
+                   "  key_file: /nope.key\n  http2: true\n")
+    with pytest.raises(ConfigError) as caught:
+        load_web_config(str(web))
+    assert caught.value.problems == [
+        f"{web}:2: basic_auth_users.prometheus: must be a bcrypt hash ($2y$..., as htpasswd -nBC 10 makes)",
+        f"{web}:4: tls_server_config.cert_file: /nope.crt does not exist",
+        f"{web}:5: tls_server_config.key_file: /nope.key does not exist",
+        f"{web}:6: tls_server_config.http2: unknown or unsupported key",
+    ]
+
+
 @pytest.mark.parametrize(("web_config", "message"), [
     ("tls_server_config:\n  cert_file: /nope.crt\n  key_file: /nope.key\n",
      "web.yml:2: tls_server_config.cert_file: /nope.crt does not exist"),
     ("basic_auth_users:\n  prometheus: hunter2\n",
      "web.yml:2: basic_auth_users.prometheus: must be a bcrypt hash"),
-    ("tls_server_confg: {}\n", "web.yml:1: tls_server_confg: unknown or unsupported key"),
+    ("tls_server_confg: {}\n",
+     "web.yml:1: tls_server_confg: unknown or unsupported key (did you mean tls_server_config?)"),
     ("tls_server_config:\n  cert_file: {crt}\n  key_file: {key}\n  client_auth_type: RequireAnyClientCert\n",
      "RequireAnyClientCert is not supported"),
     ("tls_server_config:\n  cert_file: {crt}\n  key_file: {crt}\n",
