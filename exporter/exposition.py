@@ -26,12 +26,11 @@ from prometheus_client import CollectorRegistry
 from prometheus_client import generate_latest as text_latest
 from prometheus_client.core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
-from prometheus_client.utils import floatToGoString
 
 from exporter.changes import Changes
 from exporter.config import RefreshConfig
 from exporter.heap import release_free_memory
-from exporter.page_text import FamilyHead, render_page
+from exporter.page_text import MEMO, FamilyHead, go_float, render_page
 from exporter.redact import SCRUBBER, scrub
 from exporter.snapshots import PageSnapshot, SnapshotStore
 
@@ -122,17 +121,17 @@ class StaticBodies:
 
 
 def render_sample_lines(family: Metric) -> bytes:
-    """Sample lines as prometheus_client writes them (labels sorted, Go float format)."""
+    """Sample lines as prometheus_client writes them (labels sorted, Go float format); label
+    values escaped and scrubbed once per distinct value. Usage ratios are one series per
+    Page and kind, rendered again whenever an answer changes one."""
+    MEMO.forget_if_stale()
+    label = MEMO.label
     lines = []
     for sample in family.samples:
-        labels = ",".join(f'{k}="{_escape_label(v)}"' for k, v in sorted(sample.labels.items()))
+        labels = ",".join([f'{k}="{label(v)}"' for k, v in sorted(sample.labels.items())])
         braces = f"{{{labels}}}" if labels else ""
-        lines.append(f"{sample.name}{braces} {floatToGoString(sample.value)}\n")  # type: ignore[no-untyped-call]
-    return scrub("".join(lines)).encode("utf-8")
-
-
-def _escape_label(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+        lines.append(f"{sample.name}{braces} {go_float(sample.value)}\n")
+    return "".join(lines).encode("utf-8")
 
 
 def _header(head: FamilyHead, openmetrics: bool) -> bytes:

@@ -74,7 +74,7 @@ class _Memo:
         self._heads: dict[tuple[str, str], FamilyHead] = {}
         self._page_heads: dict[tuple[FamilyHead, ...], tuple[FamilyHead, ...]] = {}
 
-    def _fresh(self) -> None:
+    def forget_if_stale(self) -> None:
         generation = SCRUBBER.generation
         if generation != self._generation or len(self._labels) > MEMO_LIMIT:
             with self._lock:
@@ -136,7 +136,7 @@ def _braces(text: str) -> str:
 
 def render_page(snapshot: PageSnapshot, refresh: RefreshConfig, now: float) -> PageText:
     """The Page's families, as the tests' reference renderer (prometheus_client) writes them."""
-    MEMO._fresh()
+    MEMO.forget_if_stale()
     page_id = MEMO.label(snapshot.page.id)
     interval = format_duration(refresh.interval)
     families: dict[str, tuple[FamilyHead, list[str]]] = {}
