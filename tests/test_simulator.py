@@ -1230,7 +1230,7 @@ def test_batch_post_operation_and_other_endpoints(sim: Simulator) -> None:
     operations = [
         {"method": "POST", "relative_url": f"{PAGE}/insights?metric={NEW}"},
         {"method": "GET", "relative_url": f"debug_token?input_token={TOKEN}&access_token={APP_TOKEN}"},
-        {"method": "GET", "relative_url": "/v25.0/me/accounts?fields=id"},
+        {"method": "GET", "relative_url": f"/v25.0/me/accounts?fields=id&access_token={USER_TOKEN}"},
         {"method": "GET", "relative_url": "123/feed"},
     ]
     posted, checked, listed, feed = entries(batch(sim, operations))
@@ -1417,6 +1417,9 @@ def test_insights_need_the_analyze_task_on_the_page(sim: Simulator) -> None:
     listed = {page["id"]: page["access_token"] for page in ok(accounts(sim))["data"]}
     ok(get(sim, page="111", token=listed["111"], metric=NEW))
     error_of(get(sim, page="112", token=listed["112"], metric=NEW), 403, 10)
+    # With a Page token, `me` is the Page: it has no accounts to list.
+    no_edge = error_of(accounts(sim, token=listed["111"]), 400, 100)
+    assert no_edge["message"] == "(#100) Tried accessing nonexisting field (accounts) on node type (Page)"
 
 
 def test_batch_operations_without_headers_when_include_headers_is_false(sim: Simulator) -> None:

@@ -29,6 +29,7 @@ from exporter.simulator.errors import (
     malformed_token,
     missing_parameter,
     missing_token,
+    no_accounts_on_a_page,
     page_token_required,
     permission_missing,
     proof_invalid,
@@ -370,6 +371,9 @@ class GraphApp:
                 raise current_user_required()
             self._check_proof(proof_ok, call.params)
             self._check_token(call.token)
+            if self.state.tokens.is_page_token(call.token):
+                # With a Page token, `me` is the Page, which has no `accounts` edge.
+                raise no_accounts_on_a_page()
             self.state.tokens.user(call.token)
             return self.state.accounts_scenario.take(control.ACCOUNTS)
 

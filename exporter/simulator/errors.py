@@ -186,6 +186,10 @@ def proof_invalid() -> GraphError:
     )
 
 
+def no_accounts_on_a_page() -> GraphError:
+    return GraphError(400, "(#100) Tried accessing nonexisting field (accounts) on node type (Page)", 100)
+
+
 def permission_missing() -> GraphError:
     return GraphError(403, "(#10) Application does not have permission for this action", 10)
 

@@ -87,6 +87,11 @@ class TokenBook:
         with self._lock:
             self._registered[token] = page_id
 
+    def is_page_token(self, token: str) -> bool:
+        """Whether the token is known as a Page's (registered, handed out, or learnt)."""
+        with self._lock:
+            return self._page_locked(token) is not None
+
     def user(self, token: str) -> None:
         """`token` listed the Pages it manages: a user token, unless known as a Page's."""
         with self._lock:
