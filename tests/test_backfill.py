@@ -339,6 +339,7 @@ def test_one_page_failing_is_reported_and_the_rest_written(sim: Simulator, tmp_p
     assert f"Page {PAGES[1]}: page_messages_new_conversations_unique" in err
     assert "2026-11-01..2026-11-05: 200:" in err
     assert f"Page {PAGES[0]}" not in err.split("missing")[1]
+    assert "no insights before" not in err  # the failure is the reason, not the oldest data
     written = Backfilled.read(tmp_path / "h.om")
     pages = {dict(labels).get("page_id") for _, labels in written.times}
     assert pages == {PAGES[0]}

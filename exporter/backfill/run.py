@@ -66,6 +66,7 @@ class _PageState:
     groups: list[Group]
     oldest_seen: dt.date | None = None
     exhausted: bool = False
+    failed: bool = False  # some request failed: its missing days are listed as such
     histories: list[SpecHistory] = field(default_factory=list)
 
 
@@ -172,6 +173,7 @@ class Backfill:
             state = owners[request.page_id]
             if isinstance(result, GraphError):
                 failed.add(state.page.id)
+                state.failed = state.failed or result.code != "interrupted"
                 self._failed(state, request, result, first, last)
                 continue
             histories = {h.spec: h for h in state.histories}
@@ -232,7 +234,7 @@ class Backfill:
         interrupted = self.stop.is_set()
         for state in pages if not interrupted else ():
             fetched = any(g.kind is not Kind.UNSUPPORTED for g in state.groups)
-            if fetched and (state.oldest_seen is None or state.oldest_seen > self.days.first):
+            if fetched and not state.failed and (state.oldest_seen is None or state.oldest_seen > self.days.first):
                 since = state.oldest_seen or "(none)"
                 self.missing.append(
                     f"Page {state.page.id}: no insights before {since}: the Graph API answered "
