@@ -63,7 +63,7 @@ def test_a_failing_page_is_down_and_the_round_says_so(sim: Simulator) -> None:
 
 
 def test_unknown_and_busy_pages_are_left_out_of_a_round(sim: Simulator) -> None:
-    sim.set_scenario(A, Scenario("slow", {"seconds": 0.5}))
+    sim.set_scenario(A, Scenario("slow", {"seconds": 0.3}))
     exporter = Exporter(settings_for(sim.url, TOKENS))
     first = threading.Thread(target=exporter.refresh_pages, args=([A],))
     first.start()

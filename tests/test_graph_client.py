@@ -197,7 +197,7 @@ def test_a_closed_client_sends_nothing_and_counts_no_error(sim: Simulator) -> No
 
 
 def test_close_waits_for_the_requests_in_flight(sim: Simulator) -> None:
-    sim.set_scenario(PAGES[0], Scenario("slow", {"seconds": 0.6}))
+    sim.set_scenario(PAGES[0], Scenario("slow", {"seconds": 0.4}))
     client = client_for(sim, retries=0)
     outcome: list[object] = []
     thread = threading.Thread(target=lambda: outcome.extend(client.run([operation(PAGES[0])])))
