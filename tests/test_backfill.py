@@ -148,6 +148,7 @@ def moments(first: dt.date, last: dt.date) -> list[float]:
     return [t for t in found if t < NOW - HEAD_SECONDS]
 
 
+@pytest.mark.slow
 def test_backfill_serves_at_every_moment_what_the_live_exporter_served(
     sim: Simulator, clock: Clock, tmp_path: Path,
 ) -> None:
@@ -169,6 +170,7 @@ def test_backfill_serves_at_every_moment_what_the_live_exporter_served(
     assert "messenger_insights_up" not in written.help
 
 
+@pytest.mark.slow
 def test_samples_every_five_minutes_from_each_days_end_time(sim: Simulator, tmp_path: Path) -> None:
     config_text = CONFIG.format(url=sim.url)
     code, err = backfill(settings_for(config_text), f"{tmp_path}/out/", "2026-10-30", "2026-11-02", NOW)
@@ -207,6 +209,7 @@ def test_no_moment_without_a_sample_in_the_lookback_window() -> None:
             assert list(written.at(float(t)).values()) == [value], t
 
 
+@pytest.mark.slow
 def test_file_and_folder_hold_the_same_samples_and_the_file_each_series_once(
     sim: Simulator, tmp_path: Path,
 ) -> None:
@@ -229,6 +232,7 @@ def test_file_and_folder_hold_the_same_samples_and_the_file_each_series_once(
     assert not list(tmp_path.glob(".*"))  # no partial or spool files left
 
 
+@pytest.mark.slow
 def test_stdout(sim: Simulator, capfdbinary: pytest.CaptureFixture[bytes]) -> None:
     settings = settings_for(CONFIG.format(url=sim.url))
     code, err = backfill(settings, "-", "2026-11-10", "2026-11-11", NOW)
@@ -237,6 +241,7 @@ def test_stdout(sim: Simulator, capfdbinary: pytest.CaptureFixture[bytes]) -> No
     assert written.samples() > 0
 
 
+@pytest.mark.slow
 def test_target_labels_on_every_series(sim: Simulator, tmp_path: Path) -> None:
     settings = settings_for(CONFIG.format(url=sim.url))
     code, err = backfill(settings, tmp_path / "h.om", "2026-11-10", "2026-11-10", NOW, job="mi",
@@ -331,6 +336,7 @@ def test_start_before_the_oldest_data_stops_at_the_first_empty_window(
     assert files[0] == str(oldest)
 
 
+@pytest.mark.slow
 def test_one_page_failing_is_reported_and_the_rest_written(sim: Simulator, tmp_path: Path) -> None:
     sim.set_scenario(PAGES[1], Scenario("permission_denied", {"code": 200}))
     settings = settings_for(CONFIG.format(url=sim.url))
@@ -345,6 +351,7 @@ def test_one_page_failing_is_reported_and_the_rest_written(sim: Simulator, tmp_p
     assert pages == {PAGES[0]}
 
 
+@pytest.mark.slow
 def test_date_preset_entries_are_listed_as_not_backfilled(sim: Simulator, tmp_path: Path) -> None:
     config_text = CONFIG.format(url=sim.url) + "  - name: page_messages_sent\n    date_preset: this_month\n"
     code, err = backfill(settings_for(config_text), tmp_path / "h.om", "2026-11-10", "2026-11-10", NOW)
