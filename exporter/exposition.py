@@ -20,7 +20,7 @@ from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from prometheus_client import CollectorRegistry
 from prometheus_client import generate_latest as text_latest
@@ -97,6 +97,13 @@ class FamilySource(Protocol):
     changes: Changes
 
     def families(self) -> list[Metric]: ...
+
+
+@runtime_checkable
+class RenderedSource(FamilySource, Protocol):
+    """A source that keeps its own exposition text up to date (many series, few changes)."""
+
+    def rendered(self) -> list[tuple[FamilyHead, bytes]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +237,7 @@ class StaticRenderer:
             version = source.changes.version
             cached = self._sources.get(index)
             if cached is None or cached[0] != version:
-                rendered = tuple(
+                rendered = tuple(source.rendered()) if isinstance(source, RenderedSource) else tuple(
                     (FamilyHead(f.name, scrub(f.documentation), f.type), render_sample_lines(f))
                     for f in source.families()
                 )

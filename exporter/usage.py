@@ -18,6 +18,8 @@ from prometheus_client.core import Metric
 
 from exporter.changes import Changes
 from exporter.insights_response import ResponseError, decode_json
+from exporter.page_text import MEMO, FamilyHead, go_float
+from exporter.redact import SCRUBBER, scrub
 
 USAGE_KINDS = ("call_count", "total_cputime", "total_time")
 # Response header -> source of the figures.
@@ -111,6 +113,13 @@ def _number(value: Any) -> float | None:
     return None
 
 
+USAGE_RATIO = "messenger_insights_api_usage_ratio"
+USAGE_RATIO_HELP = (
+    "Latest Graph API rate-limit usage header value divided by 100 (1 = quota used up), "
+    "by source (app, business_use_case, page), id and kind."
+)
+
+
 class UsageBoard:
     """The latest usage figure per (source, id, kind): messenger_insights_api_usage_ratio.
 
@@ -124,6 +133,12 @@ class UsageBoard:
         self._lock = threading.Lock()
         self._ratios: dict[tuple[str, str, str], float] = {}
         self._peak: UsagePeak | None = None
+        # Each series' exposition line, made again only when its ratio changes: with a token
+        # per Page every answer of a refresh round changes one, and /metrics is rebuilt
+        # about once a second meanwhile.
+        self._lines: dict[tuple[str, str, str], str] = {}
+        self._stale: set[tuple[str, str, str]] = set()
+        self._generation = -1  # of the scrubber's secrets the lines were scrubbed with
 
     def record(self, reports: list[UsageReport]) -> None:
         changed = False
@@ -133,6 +148,7 @@ class UsageBoard:
                     key = (report.source, report.scope_id, kind)
                     if self._ratios.get(key) != percent / 100:
                         self._ratios[key] = percent / 100
+                        self._stale.add(key)
                         changed = True
                     if self._peak is None or percent / 100 > self._peak.ratio:
                         self._peak = UsagePeak(percent / 100, report.source, report.scope_id, kind,
@@ -144,13 +160,24 @@ class UsageBoard:
         """The high-water mark: the highest figure seen, where and when."""
         return self._peak
 
+    def rendered(self) -> list[tuple[FamilyHead, bytes]]:
+        """The family as exposition text, what families() gives prometheus_client to write."""
+        MEMO.forget_if_stale()
+        label = MEMO.label
+        with self._lock:
+            if SCRUBBER.generation != self._generation:
+                self._generation = SCRUBBER.generation
+                self._stale = set(self._ratios)
+            for key in self._stale:
+                source, scope_id, kind = key
+                self._lines[key] = (f'{USAGE_RATIO}{{id="{label(scope_id)}",kind="{label(kind)}",'
+                                    f'source="{label(source)}"}} {go_float(self._ratios[key])}\n')
+            self._stale.clear()
+            text = "".join([self._lines[key] for key in sorted(self._lines)])
+        return [(FamilyHead(USAGE_RATIO, scrub(USAGE_RATIO_HELP)), text.encode("utf-8"))]
+
     def families(self) -> list[Metric]:
-        family = Metric(
-            "messenger_insights_api_usage_ratio",
-            "Latest Graph API rate-limit usage header value divided by 100 (1 = quota used up), "
-            "by source (app, business_use_case, page), id and kind.",
-            "gauge",
-        )
+        family = Metric(USAGE_RATIO, USAGE_RATIO_HELP, "gauge")
         with self._lock:
             ratios = sorted(self._ratios.items())
         for (source, scope_id, kind), ratio in ratios:

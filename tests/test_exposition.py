@@ -244,9 +244,12 @@ def test_cached_sources_render_as_prometheus_client_does() -> None:
     board = UsageBoard()
     board.record([UsageReport("page", 'p"1\\\n', {"call_count": 12.5, "total_time": 12_345_678.0}),
                   UsageReport("app", "", {"call_count": 0.0})])
+    board.record([UsageReport("page", f"9{n:03d}", {"call_count": n / 7}) for n in range(40, 0, -1)])
     clock = Clock()
     cache = ExpositionCache(StaticRenderer(SnapshotStore(), lambda: REFRESH, clock, sources=(board,)),
                             CollectorRegistry(), clock)
     reference = CollectorRegistry()
     reference.register(Families(board))
     assert body(cache, openmetrics=False, compress=False) == generate_latest(reference)
+    board.record([UsageReport("page", "9007", {"call_count": 99.0})])  # one line made again
+    assert built(cache.renderer, openmetrics=False) == generate_latest(reference)
