@@ -176,6 +176,7 @@ def page_snapshot(draw: st.DrawFn, page_id: str, configs: dict[str, PageConfig])
                         rejected=MappingProxyType(rejected))
 
 
+@pytest.mark.slow  # hundreds of generated examples: seconds
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.lists(st.sampled_from(["1", "2", "3", "4", "5"]), max_size=5), min_size=1, max_size=3),
        st.data())

@@ -182,6 +182,7 @@ ENTRY = st.fixed_dictionaries(
 )
 
 
+@pytest.mark.slow  # hundreds of generated examples: seconds
 @settings(max_examples=400, deadline=None)
 @given(st.fixed_dictionaries({}, optional={"data": st.lists(ENTRY, max_size=3) | JSON}) | JSON)
 def test_any_json_parses_or_raises_only_response_error(doc: Any) -> None:

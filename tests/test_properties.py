@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -36,6 +37,7 @@ def _check(text: str) -> None:
     assert config.pages  # a config that loads has Pages to poll
 
 
+@pytest.mark.slow  # hundreds of generated examples: seconds
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(KEYS, VALUES, max_size=6))
 def test_any_mapping_loads_or_raises_config_error(document: dict[str, Any]) -> None:
