@@ -7,6 +7,7 @@ Values are percent of the quota; estimated_time_to_regain_access is in minutes.
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 import time
@@ -138,6 +139,7 @@ class UsageBoard:
         # about once a second meanwhile.
         self._lines: dict[tuple[str, str, str], str] = {}
         self._stale: set[tuple[str, str, str]] = set()
+        self._order: list[tuple[str, str, str]] = []  # every key, sorted: the lines' order
         self._generation = -1  # of the scrubber's secrets the lines were scrubbed with
 
     def record(self, reports: list[UsageReport]) -> None:
@@ -147,6 +149,8 @@ class UsageBoard:
                 for kind, percent in report.figures.items():
                     key = (report.source, report.scope_id, kind)
                     if self._ratios.get(key) != percent / 100:
+                        if key not in self._ratios:
+                            bisect.insort(self._order, key)
                         self._ratios[key] = percent / 100
                         self._stale.add(key)
                         changed = True
@@ -173,7 +177,7 @@ class UsageBoard:
                 self._lines[key] = (f'{USAGE_RATIO}{{id="{label(scope_id)}",kind="{label(kind)}",'
                                     f'source="{label(source)}"}} {go_float(self._ratios[key])}\n')
             self._stale.clear()
-            text = "".join([self._lines[key] for key in sorted(self._lines)])
+            text = "".join([self._lines[key] for key in self._order])
         return [(FamilyHead(USAGE_RATIO, scrub(USAGE_RATIO_HELP)), text.encode("utf-8"))]
 
     def families(self) -> list[Metric]:
