@@ -94,6 +94,35 @@ metrics:
     breakdowns: [recurring_notifications_topic]
 """
 
+# date_preset windows, resolved by Meta against the Pacific day of each request: the
+# central test crosses a quarter's start (1 October) and a month's (1 November).
+PRESET_ENTRIES = """
+  - name: page_messages_reported_conversations_unique
+    date_preset: yesterday
+  - name: page_messages_with_business_outcomes
+    date_preset: last_7d
+  - name: page_messages_paid_order_earnings
+    date_preset: this_month
+  - name: page_messages_engagement
+    date_preset: last_month
+    breakdowns: [engagement_source]
+  - name: page_messages_new_conversations_unique
+    period: total_over_range
+    date_preset: last_28d
+  - name: page_messages_blocked_conversations_unique
+    period: total_over_range
+    date_preset: this_month
+  - name: page_messages_reported_conversations_unique
+    period: total_over_range
+    date_preset: last_quarter
+  - name: page_messages_order_count
+    period: total_over_range
+    date_preset: this_quarter
+  - name: recurring_notifications_tokens
+    period: week
+    date_preset: last_week_mon_sun
+"""
+
 
 class Clock:
     def __init__(self, now: float) -> None:
@@ -139,8 +168,8 @@ def live_at(config_text: str, t: float, clock: Clock) -> dict[tuple[str, frozens
 def moments(first: dt.date, last: dt.date) -> list[float]:
     """Midday of several days, day boundaries to the millisecond, and the DST change."""
     found = []
-    for day in (first + dt.timedelta(days=1), dt.date(2026, 10, 31), dt.date(2026, 11, 1),
-                dt.date(2026, 11, 2), last):
+    for day in (first + dt.timedelta(days=1), dt.date(2026, 9, 30), dt.date(2026, 10, 1),
+                dt.date(2026, 10, 31), dt.date(2026, 11, 1), dt.date(2026, 11, 2), last):
         start = pacific_calendar.day_end(day)
         found += [start + 12 * 3600.0, start, start - 0.001 if day > first else start,
                   start + SAMPLE_SPACING_SECONDS - 0.001]
@@ -152,17 +181,31 @@ def moments(first: dt.date, last: dt.date) -> list[float]:
 def test_backfill_serves_at_every_moment_what_the_live_exporter_served(
     sim: Simulator, clock: Clock, tmp_path: Path,
 ) -> None:
-    config_text = CONFIG.format(url=sim.url)
-    code, err = backfill(settings_for(config_text), f"{tmp_path}/out/", "2026-10-20", None, NOW)
+    config_text = CONFIG.format(url=sim.url) + PRESET_ENTRIES
+    code, err = backfill(settings_for(config_text), f"{tmp_path}/out/", "2026-09-28", None, NOW)
     assert code == 0, err
     written = Backfilled.read(tmp_path / "out")
     last = latest_backfillable_day(NOW)
     assert last == dt.date(2026, 11, 19)
     assert written.at(NOW - HEAD_SECONDS + 300) == {}
-    for t in moments(dt.date(2026, 10, 20), last):
+    served: set[tuple[str, str]] = set()
+    for t in moments(dt.date(2026, 9, 28), last):
         expected = live_at(config_text, t, clock)
         assert expected, "the live exporter serves something"
         assert written.at(t) == expected, f"at {dt.datetime.fromtimestamp(t, dt.UTC)}"
+        served.update((name, dict(labels).get("period", "")) for name, labels in expected)
+    # Every preset entry was compared, not only present in the config.
+    assert {(f"messenger_insights_{name}", period) for name, period in (
+        ("page_messages_reported_conversations_unique", "day"),
+        ("page_messages_with_business_outcomes", "day"),
+        ("page_messages_paid_order_earnings", "day"),
+        ("page_messages_engagement", "day"),
+        ("page_messages_new_conversations_unique", "total_over_range"),
+        ("page_messages_blocked_conversations_unique", "total_over_range"),
+        ("page_messages_reported_conversations_unique", "total_over_range"),
+        ("page_messages_orders", "total_over_range"),
+        ("recurring_notifications_tokens", "week"),
+    )} <= served, sorted(served)
     # The live HELP and TYPE, for every family written.
     clock.now = NOW
     assert set(written.types.values()) == {"gauge"}
@@ -352,12 +395,19 @@ def test_one_page_failing_is_reported_and_the_rest_written(sim: Simulator, tmp_p
 
 
 @pytest.mark.slow
-def test_date_preset_entries_are_listed_as_not_backfilled(sim: Simulator, tmp_path: Path) -> None:
-    config_text = CONFIG.format(url=sim.url) + "  - name: page_messages_sent\n    date_preset: this_month\n"
+def test_total_over_range_without_a_window_is_listed_as_not_backfilled(sim: Simulator, tmp_path: Path) -> None:
+    config_text = CONFIG.format(url=sim.url) + (
+        "  - name: page_messages_sent\n    period: total_over_range\n"
+        "  - name: page_messages_sent\n    date_preset: this_month\n"
+    )
     code, err = backfill(settings_for(config_text), tmp_path / "h.om", "2026-11-10", "2026-11-10", NOW)
     assert code == 1
-    assert "date_preset this_month moves with the calendar" in err
-    assert Backfilled.read(tmp_path / "h.om").samples() > 0
+    missing = err.split("missing")[1]
+    assert "page_messages_sent (period total_over_range): not backfilled: total_over_range without a window" in missing
+    assert "Meta documents no default window" in missing
+    assert "(period day)" not in missing  # the date_preset entry was backfilled
+    written = Backfilled.read(tmp_path / "h.om")
+    assert any(name == "messenger_insights_page_messages_sent" for name, _ in written.times)
 
 
 def test_a_stopped_backfill_leaves_a_valid_file_of_the_windows_complete(
