@@ -45,7 +45,7 @@ pytestmark = pytest.mark.e2e
 PAGES = {"5100000001": "Backfill Shop", "5100000002": "History Cafe"}
 DAYS = 32
 OVERVIEW = GRAFANA_DIR / "dashboards" / "messenger-insights-overview.json"
-# Every entry the overview dashboard reads.
+# Every entry the overview dashboard reads, and two date_preset entries.
 METRICS = """
 metrics:
   - name: page_messages_new_conversations_unique
@@ -77,6 +77,12 @@ metrics:
   - name: page_messages_order_count
   - name: page_messages_paid_order_earnings
   - name: page_messages_with_business_outcomes
+  - name: page_messages_new_conversations_unique
+    period: total_over_range
+    date_preset: last_28d
+  - name: page_messages_blocked_conversations_unique
+    period: total_over_range
+    date_preset: last_month
 """
 
 
@@ -246,6 +252,8 @@ def check_label_sets(prometheus: Prometheus, live: RunningExporter) -> None:
     backfilled = label_sets(past)
     current = label_sets(now)
     assert "messenger_insights_page_messages_sent_baseline" in backfilled
+    periods = {dict(labels).get("period") for labels in backfilled["messenger_insights_page_messages_new_conversations_unique"]}
+    assert periods == {"day", "total_over_range"}  # the date_preset entry's history too
     assert "messenger_insights_up" not in backfilled
     for name, sets in backfilled.items():
         assert sets == current.get(name), f"{name}: backfilled and live label sets differ"
