@@ -154,3 +154,38 @@ def github_anchor(heading: str) -> str:
     text = heading.strip().lower()
     text = re.sub(r"[^\w\- ]", "", text)
     return text.replace(" ", "-")
+
+
+# The config entries of every metric the dashboards query, as a user would configure them.
+DASHBOARD_METRICS = """
+metrics:
+  - name: page_messages_new_conversations_unique
+  - name: page_messages_blocked_conversations_unique
+  - name: page_messages_reported_conversations_unique
+  - name: page_messages_total_messaging_connections
+  - name: page_messages_sent
+    breakdowns: [messaging_channel]
+  - name: page_messages_sent
+    breakdowns: [recurring_notifications_topic]
+  - name: page_messages_sent
+    breakdowns: [campaign_id]
+  - name: page_messages_read_ratio
+    breakdowns: [messaging_channel]
+  - name: page_messages_read_ratio
+    breakdowns: [recurring_notifications_topic]
+  - name: page_messages_read_ratio
+    breakdowns: [campaign_id]
+  - name: page_messages_engagement
+    breakdowns: [messaging_channel]
+  - name: page_messages_engagement
+    breakdowns: [recurring_notifications_topic]
+  - name: page_messages_engagement
+    breakdowns: [campaign_id]
+  - name: recurring_notifications_tokens
+    period: total_over_range
+    range: 28d
+    breakdowns: [recurring_notifications_topic, recurring_notifications_frequency]
+  - name: page_messages_order_count
+  - name: page_messages_paid_order_earnings
+  - name: page_messages_with_business_outcomes
+"""

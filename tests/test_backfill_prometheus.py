@@ -31,6 +31,7 @@ from tests.conftest import (
     wait_until,
 )
 from tests.monitoring import (
+    DASHBOARD_METRICS,
     GRAFANA_DIR,
     JOB,
     load_dashboard,
@@ -46,38 +47,7 @@ PAGES = {"5100000001": "Backfill Shop", "5100000002": "History Cafe"}
 DAYS = 32
 OVERVIEW = GRAFANA_DIR / "dashboards" / "messenger-insights-overview.json"
 # Every entry the overview dashboard reads, and two date_preset entries.
-METRICS = """
-metrics:
-  - name: page_messages_new_conversations_unique
-  - name: page_messages_blocked_conversations_unique
-  - name: page_messages_reported_conversations_unique
-  - name: page_messages_total_messaging_connections
-  - name: page_messages_sent
-    breakdowns: [messaging_channel]
-  - name: page_messages_sent
-    breakdowns: [recurring_notifications_topic]
-  - name: page_messages_sent
-    breakdowns: [campaign_id]
-  - name: page_messages_read_ratio
-    breakdowns: [messaging_channel]
-  - name: page_messages_read_ratio
-    breakdowns: [recurring_notifications_topic]
-  - name: page_messages_read_ratio
-    breakdowns: [campaign_id]
-  - name: page_messages_engagement
-    breakdowns: [messaging_channel]
-  - name: page_messages_engagement
-    breakdowns: [recurring_notifications_topic]
-  - name: page_messages_engagement
-    breakdowns: [campaign_id]
-  - name: recurring_notifications_tokens
-    period: total_over_range
-    range: 28d
-    breakdowns: [recurring_notifications_topic, recurring_notifications_frequency]
-  - name: page_messages_order_count
-  - name: page_messages_paid_order_earnings
-  - name: page_messages_with_business_outcomes
-  - name: page_messages_new_conversations_unique
+METRICS = DASHBOARD_METRICS + """  - name: page_messages_new_conversations_unique
     period: total_over_range
     date_preset: last_28d
   - name: page_messages_blocked_conversations_unique
