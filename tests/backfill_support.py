@@ -20,11 +20,15 @@ LOOKBACK_SECONDS = 300
 TARGET = {"job": "messenger-insights", "instance": "exporter:10490"}
 
 
+def page_token(page_id: str) -> str:
+    """A Page's own token in settings_for's settings; the simulator must know it."""
+    return f"EAAB-backfill-{page_id}"
+
+
 def settings_for(config_text: str) -> Settings:
-    """The config, each Page with a token of its own (the simulator ties a token to the
-    first Page it reads)."""
+    """The config, each Page with a token of its own (page_token)."""
     config = load_text(config_text, "backfill-test.yaml")
-    return Settings(config, {page.id: Secret(f"EAAB-backfill-{page.id}") for page in config.pages})
+    return Settings(config, {page.id: Secret(page_token(page.id)) for page in config.pages})
 
 
 @dataclass

@@ -147,11 +147,15 @@ def token_env(page_id: str) -> str:
     return f"PAGE_TOKEN_{page_id}"
 
 
-def own_tokens(canary: str, pages: Iterable[str]) -> dict[str, str]:
+def own_tokens(canary: str, pages: Iterable[str], simulator: Simulator) -> dict[str, str]:
     """Every Page's own token, in token_env(page): the canary with the Page id appended, so a
-    search for the canary finds any of them. Against Meta (and the simulator) a Page token
-    reads its own Page's insights only."""
-    return {token_env(page): f"{canary}-{page}" for page in pages}
+    search for the canary finds any of them; each registered with `simulator` as its Page's.
+    Against Meta (and the simulator) a Page token reads its own Page's insights only, and a
+    token never issued is refused (190)."""
+    tokens = {page: f"{canary}-{page}" for page in pages}
+    for page, token in tokens.items():
+        simulator.set_page_token(page, token)
+    return {token_env(page): token for page, token in tokens.items()}
 
 
 def exporter_env(**tokens: str) -> dict[str, str]:

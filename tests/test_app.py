@@ -25,7 +25,7 @@ NEW = "messenger_insights_page_messages_new_conversations_unique"
 
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
-    simulator = Simulator(port=0)
+    simulator = Simulator(port=0, page_tokens=TOKENS)
     simulator.start()
     yield simulator
     simulator.stop()

@@ -46,7 +46,7 @@ from exporter.self_metrics import SelfMetrics
 from exporter.simulator import Scenario, Simulator
 from exporter.simulator.window import oldest_kept_day
 from exporter.snapshots import SnapshotStore
-from tests.backfill_support import TARGET, Backfilled, backfill, settings_for
+from tests.backfill_support import TARGET, Backfilled, backfill, page_token, settings_for
 from tests.conftest import Scrape, free_port, stop_process
 
 # 2026-11-20 12:00 UTC: the range below crosses the end of daylight saving time (1 November).
@@ -139,7 +139,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def sim(clock: Clock) -> Iterator[Simulator]:
-    simulator = Simulator(port=0, now=clock)
+    simulator = Simulator(port=0, now=clock, page_tokens={page: page_token(page) for page in PAGES})
     simulator.start()
     yield simulator
     simulator.stop()
@@ -432,7 +432,7 @@ def test_a_stopped_backfill_leaves_a_valid_file_of_the_windows_complete(
 
 @pytest.mark.e2e
 def test_ctrl_c_leaves_a_valid_truncated_file(tmp_path: Path) -> None:
-    with Simulator(port=free_port(), latency=0.5) as slow:
+    with Simulator(port=free_port(), latency=0.5, page_tokens={PAGES[0]: "EAAB-ctrl-c"}) as slow:
         config = tmp_path / "config.yaml"
         config.write_text(SMALL_WINDOWS.format(url=slow.url), encoding="utf-8")
         output = tmp_path / "history.om"

@@ -134,9 +134,7 @@ def overview_queries() -> list[tuple[str, str]]:
 def test_backfilled_blocks_answer_like_the_live_exporter(
     simulator: Simulator, start_exporter: Callable[..., RunningExporter], tmp_path: Path,
 ) -> None:
-    tokens = own_tokens("EAAB-backfill-e2e", PAGES)
-    for page_id in PAGES:
-        simulator.set_page_token(page_id, tokens[token_env(page_id)])
+    tokens = own_tokens("EAAB-backfill-e2e", PAGES, simulator)
     text = config_text(simulator.url)
     live = start_exporter(text, env=exporter_env(**tokens))
     target = live.url.removeprefix("http://")

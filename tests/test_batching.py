@@ -28,7 +28,7 @@ PAGES = [str(8000000000 + i) for i in range(60)]
 
 @pytest.mark.e2e
 def test_round_trips_are_the_minimum(simulator: Simulator, start_exporter: Callable[..., RunningExporter]) -> None:
-    exporter = start_exporter(config(simulator.url, PAGES), env=exporter_env(**own_tokens(TOKEN, PAGES)))
+    exporter = start_exporter(config(simulator.url, PAGES), env=exporter_env(**own_tokens(TOKEN, PAGES, simulator)))
     operations = len(PAGES) * 2  # two groups per Page
     assert simulator.request_count() == operations
     assert simulator.http_request_count() == math.ceil(operations / 50)
@@ -45,7 +45,7 @@ def test_per_operation_errors_timeouts_and_rejections(
     simulator.set_scenario(bad, Scenario("invalid_token"))
     simulator.set_scenario(late, Scenario("batch_timeout", {"times": 1}))
     simulator.set_scenario(retired, Scenario("retired_metric", {"metrics": ["page_messages_sent"]}))
-    exporter = start_exporter(config(simulator.url, PAGES[:10]), env=exporter_env(**own_tokens(TOKEN, PAGES)))
+    exporter = start_exporter(config(simulator.url, PAGES[:10]), env=exporter_env(**own_tokens(TOKEN, PAGES, simulator)))
     scrape = exporter.scrape()
     assert scrape.get("messenger_insights_up", page_id=bad) == 0
     assert scrape.get("messenger_insights_api_errors_total", code="190") == 2  # its two operations
@@ -67,7 +67,7 @@ def test_usage_headers_of_an_operation_pause_its_page(
     hot = PAGES[3]
     simulator.set_scenario(hot, Scenario("usage", {"call_count": 95}))
     exporter = start_exporter(config(simulator.url, PAGES[:5], interval="2s"),
-                              env=exporter_env(**own_tokens(TOKEN, PAGES)))
+                              env=exporter_env(**own_tokens(TOKEN, PAGES, simulator)))
     first = simulator.request_count(hot)
     scrape = exporter.scrape()
     assert (scrape.get("messenger_insights_throttled_until_timestamp_seconds", page_id=hot) or 0) > 0

@@ -54,9 +54,8 @@ def app(request: pytest.FixtureRequest) -> bool:
 
 @pytest.fixture
 def simulator(app: bool) -> Iterator[Simulator]:
-    with Simulator(port=0, app_secret=APP_SECRET if app else None) as running:
-        for token in TOKENS.values():  # tokens the API issued: /debug_token knows them
-            running.set_token_info(token, is_valid=True)
+    # Each Page's own token, issued by the API: it knows them from the start.
+    with Simulator(port=0, app_secret=APP_SECRET if app else None, page_tokens=TOKENS) as running:
         yield running
 
 
@@ -233,6 +232,7 @@ def test_discovered_pages_follow_the_configured_ones_up_to_the_limit(
 ) -> None:
     user_token = "EAAGcheckapiUSER5a4b3c2d1e0f9a8b7c6d"
     monkeypatch.setenv("CHECK_USER_TOKEN", user_token)
+    simulator.set_user_token(user_token)
     # Bluebird is configured and discovered: it is checked once, as configured.
     simulator.set_accounts([(BLUEBIRD, "Bluebird Cafe"), ("7100000001", "Shop One"), ("7100000002", "Shop Two")])
     run = check_api(tmp_path, simulator.url, monkeypatch, capsys, "--check-api.pages=3",

@@ -81,7 +81,7 @@ def test_default_config_file_is_config_yaml(tmp_path: Path, monkeypatch: pytest.
 
 def test_once_prints_the_exposition_and_exits_0(tmp_path: Path, simulator: Simulator) -> None:
     config = small_config(tmp_path, simulator.url, ("5000000001", "5000000002"))
-    result = run_cli(f"--config.file={config}", "--once", env=exporter_env(**own_tokens(TOKEN, PAGES)))
+    result = run_cli(f"--config.file={config}", "--once", env=exporter_env(**own_tokens(TOKEN, PAGES, simulator)))
     assert result.returncode == 0, result.stderr
     scrape = Scrape.parse(result.stdout)
     assert scrape.get("messenger_insights_up", page_id="5000000001") == 1
@@ -93,7 +93,7 @@ def test_once_prints_the_exposition_and_exits_0(tmp_path: Path, simulator: Simul
 def test_once_exits_1_when_a_page_fails(tmp_path: Path, simulator: Simulator) -> None:
     simulator.set_scenario("5000000002", Scenario("expired_token"))
     config = small_config(tmp_path, simulator.url, ("5000000001", "5000000002"))
-    result = run_cli(f"--config.file={config}", "--once", env=exporter_env(**own_tokens(TOKEN, PAGES)))
+    result = run_cli(f"--config.file={config}", "--once", env=exporter_env(**own_tokens(TOKEN, PAGES, simulator)))
     assert result.returncode == 1
     scrape = Scrape.parse(result.stdout)
     assert scrape.get("messenger_insights_up", page_id="5000000001") == 1
@@ -105,7 +105,7 @@ def test_json_logs(tmp_path: Path, simulator: Simulator) -> None:
     simulator.set_scenario("5000000001", Scenario("invalid_token"))
     config = small_config(tmp_path, simulator.url, ("5000000001",))
     result = run_cli(f"--config.file={config}", "--once", "--log.format=json",
-                     env=exporter_env(**own_tokens(TOKEN, PAGES)))
+                     env=exporter_env(**own_tokens(TOKEN, PAGES, simulator)))
     records = [json.loads(line) for line in result.stderr.splitlines()]
     failure = next(r for r in records if r["msg"] == "Graph API request failed")
     assert failure["level"] == "error"
@@ -149,7 +149,7 @@ def test_sigint_stops_cleanly(simulator: Simulator, start_exporter: Callable[...
 def test_bad_listen_address_exits_1(tmp_path: Path, simulator: Simulator, address: str) -> None:
     config = small_config(tmp_path, simulator.url, ("1",))
     result = run_cli(f"--config.file={config}", f"--web.listen-address={address}",
-                     env=exporter_env(**own_tokens(TOKEN, ("1",))))
+                     env=exporter_env(**own_tokens(TOKEN, ("1",), simulator)))
     assert result.returncode == 1
     assert "listen address" in result.stderr and "Traceback" not in result.stderr
 
@@ -161,7 +161,7 @@ def test_port_in_use_exits_1(tmp_path: Path, simulator: Simulator) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         result = run_cli(f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
-                         env=exporter_env(**own_tokens(TOKEN, ("1",))))
+                         env=exporter_env(**own_tokens(TOKEN, ("1",), simulator)))
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}: port {port} is already in use" in result.stderr
 

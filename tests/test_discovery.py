@@ -30,7 +30,7 @@ EVERYTHING = DiscoveryConfig(TokenSource(env="USER_TOKEN"))
 
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
-    simulator = Simulator(port=0, accounts=250, accounts_prefix="9")
+    simulator = Simulator(port=0, accounts=250, accounts_prefix="9", user_tokens=(USER.reveal(),))
     simulator.start()
     yield simulator
     simulator.stop()

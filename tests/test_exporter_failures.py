@@ -66,7 +66,7 @@ def test_bad_token_and_failing_page_do_not_touch_the_good_page(
     simulator.set_scenario(BAD_TOKEN, Scenario("invalid_token"))
     simulator.set_scenario(FAILING, Scenario("transient", {"status": 503}))
     exporter = start_exporter(config(simulator.url, [GOOD, BAD_TOKEN, FAILING], interval="30s"),
-                              env=exporter_env(**own_tokens(TOKEN, ALL_PAGES)))
+                              env=exporter_env(**own_tokens(TOKEN, ALL_PAGES, simulator)))
     scrape = exporter.scrape()
     assert up(scrape, GOOD) == 1
     assert up(scrape, BAD_TOKEN) == 0
@@ -91,7 +91,7 @@ def test_transient_errors_are_retried_within_the_refresh(
 ) -> None:
     simulator.set_scenario(FAILING, Scenario("transient", {"times": 2}))
     exporter = start_exporter(config(simulator.url, [FAILING], interval="30s", retries=3),
-                              env=exporter_env(**own_tokens(TOKEN, ALL_PAGES)))
+                              env=exporter_env(**own_tokens(TOKEN, ALL_PAGES, simulator)))
     scrape = exporter.scrape()
     assert up(scrape, FAILING) == 1
     assert simulator.request_count(FAILING) == 3
@@ -105,7 +105,7 @@ def test_retired_metric_is_isolated_and_not_asked_for_again(
 ) -> None:
     simulator.set_scenario(GOOD, Scenario("retired_metric", {"metrics": ["page_messages_sent"]}))
     exporter = start_exporter(config(simulator.url, [GOOD], interval="1s"),
-                              env=exporter_env(**own_tokens(TOKEN, ALL_PAGES)))
+                              env=exporter_env(**own_tokens(TOKEN, ALL_PAGES, simulator)))
     scrape = exporter.scrape()
     assert up(scrape, GOOD) == 1
     assert scrape.get("messenger_insights_metric_rejected", page_id=GOOD, metric="page_messages_sent") == 1
@@ -132,7 +132,7 @@ def test_failed_refresh_keeps_values_until_stale_after_then_drops_them(
     simulator: Simulator, start_exporter: Callable[..., RunningExporter]
 ) -> None:
     exporter = start_exporter(config(simulator.url, [GOOD, FAILING], interval="1s", stale_after="4s"),
-                              env=exporter_env(**own_tokens(TOKEN, ALL_PAGES)))
+                              env=exporter_env(**own_tokens(TOKEN, ALL_PAGES, simulator)))
     before = exporter.scrape()
     value = new_conversations(before, FAILING)
     assert value is not None
@@ -155,7 +155,7 @@ def test_series_the_api_stops_returning_disappear(
     simulator: Simulator, start_exporter: Callable[..., RunningExporter]
 ) -> None:
     exporter = start_exporter(config(simulator.url, [GOOD, FAILING], interval="1s"),
-                              env=exporter_env(**own_tokens(TOKEN, ALL_PAGES)))
+                              env=exporter_env(**own_tokens(TOKEN, ALL_PAGES, simulator)))
     assert new_conversations(exporter.scrape(), GOOD) is not None
     simulator.set_scenario(GOOD, Scenario("empty"))
     scrape = exporter.wait_for(lambda s: new_conversations(s, GOOD) is None, what="series to vanish")
@@ -168,14 +168,14 @@ def test_series_the_api_stops_returning_disappear(
 def test_garbage_and_tokens_in_error_bodies_are_handled_and_scrubbed(
     simulator: Simulator, start_exporter: Callable[..., RunningExporter]
 ) -> None:
-    echoed = own_tokens(TOKEN, [BAD_TOKEN])[token_env(BAD_TOKEN)]  # the Page's own token
+    echoed = own_tokens(TOKEN, [BAD_TOKEN], simulator)[token_env(BAD_TOKEN)]  # the Page's own token
     echo = json.dumps({"error": {"message": f"Invalid OAuth access token {echoed} "
                                  f"(see https://graph.facebook.com/x?access_token={echoed})",
                                  "type": "OAuthException", "code": 190}})
     simulator.set_scenario(BAD_TOKEN, Scenario("body", {"status": 400, "body": echo}))
     simulator.set_scenario(FAILING, Scenario("garbage"))
     exporter = start_exporter(config(simulator.url, [GOOD, BAD_TOKEN, FAILING], interval="30s"),
-                              env=exporter_env(**own_tokens(TOKEN, ALL_PAGES)))
+                              env=exporter_env(**own_tokens(TOKEN, ALL_PAGES, simulator)))
     scrape = exporter.scrape()
     assert up(scrape, GOOD) == 1
     assert up(scrape, BAD_TOKEN) == 0 and up(scrape, FAILING) == 0
@@ -188,8 +188,9 @@ def test_garbage_and_tokens_in_error_bodies_are_handled_and_scrubbed(
 def test_unreachable_api_is_a_network_error(start_exporter: Callable[..., RunningExporter]) -> None:
     from tests.conftest import free_port
 
+    # No API listens, so no simulator has to know the token.
     exporter = start_exporter(config(f"http://127.0.0.1:{free_port()}", [GOOD], interval="30s"),
-                              env=exporter_env(**own_tokens(TOKEN, ALL_PAGES)))
+                              env=exporter_env(**{token_env(GOOD): f"{TOKEN}-{GOOD}"}))
     scrape = exporter.scrape()
     assert up(scrape, GOOD) == 0
     assert scrape.get("messenger_insights_api_errors_total", code="network") == 1

@@ -71,7 +71,7 @@ PLAIN = [
 
 def run(simulator: Simulator, start_exporter: Callable[..., RunningExporter]) -> RunningExporter:
     config = CONFIG.format(url=simulator.url, a=PAGE_A, b=PAGE_B)
-    return start_exporter(config, env=exporter_env(**own_tokens(TOKEN, (PAGE_A, PAGE_B))))
+    return start_exporter(config, env=exporter_env(**own_tokens(TOKEN, (PAGE_A, PAGE_B), simulator)))
 
 
 def test_values_and_labels_match_the_api(
@@ -141,7 +141,7 @@ def test_one_operation_per_group_and_the_token_never_in_a_url(
 ) -> None:
     config = CONFIG.format(url=simulator.url, a=PAGE_A, b=PAGE_B).replace(
         "  timeout: 5s", f"  timeout: 5s\n  batch_size: {batch_size}")
-    exporter = start_exporter(config, env=exporter_env(**own_tokens(TOKEN, (PAGE_A, PAGE_B))))
+    exporter = start_exporter(config, env=exporter_env(**own_tokens(TOKEN, (PAGE_A, PAGE_B), simulator)))
     recorded = [r for r in simulator.requests() if r.page_id == PAGE_A]
     assert len(recorded) == 5
     # "relative_url": in the operation's relative_url, inside the POST body; "header":
@@ -175,7 +175,7 @@ metrics:
   - name: page_messages_sent
     period: week
 """
-    exporter = start_exporter(config, env=exporter_env(**own_tokens(TOKEN, (PAGE_A, PAGE_B))))
+    exporter = start_exporter(config, env=exporter_env(**own_tokens(TOKEN, (PAGE_A, PAGE_B), simulator)))
     scrape = exporter.scrape()
     for page in (PAGE_A, PAGE_B):
         for metric, days in (("page_messages_blocked_conversations_unique", 7),

@@ -90,9 +90,10 @@ metrics:
 """
 
 
-def env(pages: Iterable[str]) -> dict[str, str]:
-    """Each Page's own token (a Page token reads no other Page), all with the canary in them."""
-    return exporter_env(**own_tokens(TOKEN, pages))
+def env(pages: Iterable[str], simulator: Simulator) -> dict[str, str]:
+    """Each Page's own token (a Page token reads no other Page), all with the canary in them,
+    registered with the simulator."""
+    return exporter_env(**own_tokens(TOKEN, pages, simulator))
 
 
 def control_untouched(control: str, values: PAGE_VALUES) -> Invariant:
@@ -241,7 +242,7 @@ def rate_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RateWorld]:
     for limit in LIMITS:
         if limit.app_wide:
             pages[limit.process] = (limit.page, str(int(limit.page) + 1))
-    exporters = {name: launch(directory, name, rate_config(simulator.url, listed), env(listed))
+    exporters = {name: launch(directory, name, rate_config(simulator.url, listed), env(listed, simulator))
                  for name, listed in pages.items()}
     try:
         baseline: dict[str, PAGE_VALUES] = {}
@@ -346,7 +347,7 @@ def fault_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultWorld
     simulator.start()
     pages = (CONTROL, *FAULT_PAGE.values())
     # stale_after beyond the module's length: the faults begin together and last a while.
-    exporter = launch(directory, "faults", config(simulator.url, pages, stale_after="10m"), env(pages))
+    exporter = launch(directory, "faults", config(simulator.url, pages, stale_after="10m"), env(pages, simulator))
     try:
         exporter.wait_ready()
         scrape = exporter.wait_for(partial(all_up, pages=pages), what="every Page up")
@@ -443,7 +444,7 @@ def test_connection_refused_while_the_api_is_down_then_back(tmp_path: Path) -> N
     simulator = Simulator(port=port, now=clock)
     simulator.start()
     pages = ["4600000001", "4600000002"]
-    exporter = launch(tmp_path, "refused", config(simulator.url, pages), env(pages))
+    exporter = launch(tmp_path, "refused", config(simulator.url, pages), env(pages, simulator))
     try:
         exporter.wait_ready()
         watch = Watch(exporter, SECRETS)
@@ -458,6 +459,7 @@ def test_connection_refused_while_the_api_is_down_then_back(tmp_path: Path) -> N
                        what="every Page down, counted as network errors")
         assert "connection refused" in requests.get(exporter.url + "/", timeout=5).text
         simulator = Simulator(port=port, now=clock)
+        own_tokens(TOKEN, pages, simulator)  # the same API again: it knows the same tokens
         simulator.start()
         back_at = time.time()
         after = watch.wait_for(lambda s: all(up(s, p) == 1 and last_success(s, p) > back_at for p in pages),
@@ -478,7 +480,7 @@ def test_error_100_rejects_the_metric_and_the_page_stays_up(tmp_path: Path) -> N
     simulator = Simulator(now=SteadyClock())
     simulator.start()
     control, page = "4700000000", "4700000001"
-    exporter = launch(tmp_path, "rejected", config(simulator.url, [control, page]), env([control, page]))
+    exporter = launch(tmp_path, "rejected", config(simulator.url, [control, page]), env([control, page], simulator))
     try:
         exporter.wait_ready()
         watch = Watch(exporter, SECRETS)

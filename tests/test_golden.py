@@ -55,13 +55,14 @@ MASKED_VALUES = ("messenger_insights_refresh_duration_seconds",)
 
 def scenario_metrics() -> str:
     """/metrics after one round and one token check of the fixed scenario, masked."""
-    with Simulator(port=0, now=lambda: NOW, app_secret=APP_SECRET) as sim:
+    tokens = {page: f"EAAB-golden-token-{page}" for page in (ACME, BLUEBIRD, CEDAR)}
+    with Simulator(port=0, now=lambda: NOW, app_secret=APP_SECRET, page_tokens=tokens) as sim:
         sim.set_scenario(BLUEBIRD, Scenario("retired_metric", {"metrics": ["page_messages_read_ratio"]}))
         sim.set_scenario(CEDAR, Scenario("invalid_token"))
         sim.set_token_info(f"EAAB-golden-token-{CEDAR}", is_valid=False)
         config = load_text(CONFIG.replace("BASE_URL", sim.url), "golden.yaml")
-        tokens = {page: Secret(f"EAAB-golden-token-{page}") for page in (ACME, BLUEBIRD, CEDAR)}
-        exporter = Exporter(Settings(config, tokens, Secret(APP_SECRET)), clock=lambda: NOW)
+        secrets = {page: Secret(token) for page, token in tokens.items()}
+        exporter = Exporter(Settings(config, secrets, Secret(APP_SECRET)), clock=lambda: NOW)
         exporter.refresh_pages(list(exporter.runtime.pages))
         exporter.check_tokens()
         body = b"".join(exporter.metrics_body(openmetrics=False, compress=False)).decode()

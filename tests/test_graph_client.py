@@ -42,7 +42,7 @@ class Clock:
 
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
-    simulator = Simulator(port=0)
+    simulator = Simulator(port=0, page_tokens={page: page_token(page) for page in PAGES})
     simulator.start()
     yield simulator
     simulator.stop()
@@ -69,8 +69,13 @@ def client_for(sim: Simulator, *, retries: int = 3, batch_size: int = 50, timeou
                        app_secret=Secret(app_secret) if app_secret is not None else None)
 
 
+def page_token(page: str) -> str:
+    """The Page's own token, registered with the simulator (Meta knows the tokens it issued)."""
+    return f"EAAB-client-token-{page}"
+
+
 def operation(page: str, *metrics: str) -> tuple[InsightsQuery, Secret]:
-    return InsightsQuery(page, metrics or (NEW,), "day", Window()), Secret(f"EAAB-client-token-{page}")
+    return InsightsQuery(page, metrics or (NEW,), "day", Window()), Secret(page_token(page))
 
 
 def errors(client: GraphClient, code: str) -> float:
@@ -171,10 +176,10 @@ def test_everything_held_sends_nothing(sim: Simulator) -> None:
 
 
 def test_debug_token_answers_and_counts() -> None:
-    with Simulator(port=0, app_secret="client-app-secret") as sim:
+    with Simulator(port=0, app_secret="client-app-secret", page_tokens={PAGES[0]: page_token(PAGES[0])}) as sim:
         client = client_for(sim, app_secret="client-app-secret")
         query, token = operation(PAGES[0])
-        assert isinstance(client.run([(query, token)])[0], dict)  # the token is now the Page's
+        assert isinstance(client.run([(query, token)])[0], dict)
         app_token = Secret("1|client-app-secret")
         assert client.debug_token(token, app_token)["data"]["is_valid"] is True
         assert client.debug_token(Secret("EAAB-never-seen"), app_token)["data"]["is_valid"] is False

@@ -39,7 +39,7 @@ def config_path(exporter: RunningExporter) -> Path:
 def test_sighup_reload_drops_removed_pages_keeps_kept_ones_and_adds_new_ones(
     simulator: Simulator, start_exporter: Callable[..., RunningExporter]
 ) -> None:
-    exporter = start_exporter(config(simulator.url, (A, B)), env=exporter_env(**own_tokens(TOKEN, (A, B, C))))
+    exporter = start_exporter(config(simulator.url, (A, B)), env=exporter_env(**own_tokens(TOKEN, (A, B, C), simulator)))
     before = exporter.scrape()
     value_a = new_conversations(before, A)
     assert value_a is not None and new_conversations(before, B) is not None
@@ -74,7 +74,7 @@ def test_sighup_reload_drops_removed_pages_keeps_kept_ones_and_adds_new_ones(
 def test_bad_reload_keeps_the_old_config_and_says_why(
     simulator: Simulator, start_exporter: Callable[..., RunningExporter]
 ) -> None:
-    exporter = start_exporter(config(simulator.url, (A,)), env=exporter_env(**own_tokens(TOKEN, (A, B, C))))
+    exporter = start_exporter(config(simulator.url, (A,)), env=exporter_env(**own_tokens(TOKEN, (A, B, C), simulator)))
     loaded_at = exporter.scrape().get("messenger_insights_config_last_reload_success_timestamp_seconds")
     assert loaded_at is not None and loaded_at > 1.7e9
     config_path(exporter).write_text("pages: [{id: not-a-number}]\n")
@@ -99,7 +99,7 @@ def test_reload_asks_again_for_a_rejected_metric(
     simulator: Simulator, start_exporter: Callable[..., RunningExporter]
 ) -> None:
     simulator.set_scenario(A, Scenario("retired_metric", {"metrics": ["page_messages_sent"]}))
-    exporter = start_exporter(config(simulator.url, (A,), interval="2s"), env=exporter_env(**own_tokens(TOKEN, (A, B, C))))
+    exporter = start_exporter(config(simulator.url, (A,), interval="2s"), env=exporter_env(**own_tokens(TOKEN, (A, B, C), simulator)))
     assert exporter.scrape().get("messenger_insights_metric_rejected", page_id=A, metric="page_messages_sent") == 1
     simulator.clear_scenario(A)  # Meta brings the metric back; only a reload asks before 24h
     time.sleep(2.5)
@@ -118,7 +118,7 @@ def test_sigterm_waits_a_bounded_time_for_requests_in_flight(
 ) -> None:
     simulator.set_scenario(B, Scenario("slow", {"seconds": 60}))
     exporter = start_exporter(config(simulator.url, (A, B), interval="1s"),
-                              env=exporter_env(**own_tokens(TOKEN, (A, B, C))), wait_ready=False)
+                              env=exporter_env(**own_tokens(TOKEN, (A, B, C), simulator)), wait_ready=False)
     wait_until(lambda: simulator.request_count(B) > 0, what="a slow request in flight")
     started = time.monotonic()
     exporter.process.send_signal(signal.SIGTERM)

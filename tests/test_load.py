@@ -26,7 +26,7 @@ def test_fifty_concurrent_scrapes_during_refreshes(
     pages = ", ".join(f'{{id: "{page}", access_token_env: {token_env(page)}}}' for page in ids)
     exporter = start_exporter(
         f"graph_api: {{base_url: '{simulator.url}'}}\nrefresh: {{interval: 1s}}\npages: [{pages}]\n",
-        env=exporter_env(**own_tokens("EAAB-canary-load-0001", ids)),
+        env=exporter_env(**own_tokens("EAAB-canary-load-0001", ids, simulator)),
     )
     requests_before = simulator.request_count()
     failures: list[str] = []

@@ -165,7 +165,7 @@ def test_the_pointed_readme_step_exists() -> None:
 
 
 def test_error_190_in_the_refresh_names_the_token_source(caplog: pytest.LogCaptureFixture) -> None:
-    simulator = Simulator(host="127.0.0.1", port=0)
+    simulator = Simulator(host="127.0.0.1", port=0, page_tokens={"4900000001": TOKEN})
     simulator.start()
     try:
         register_secret(TOKEN)

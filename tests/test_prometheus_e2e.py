@@ -109,9 +109,8 @@ def start_stack_exporter(simulator: Simulator,
     simulator.set_scenario(FLAKY, Scenario("transient", {"times": 1}))
     # Every Page its own token, known to the API from the start (as Meta knows the tokens
     # it issued, whenever the exporter checks them).
-    tokens = own_tokens(TOKEN, [page for page in PAGES if page != BAD_TOKEN_PAGE])
-    for page_id in PAGES:
-        simulator.set_page_token(page_id, tokens.get(token_env(page_id), BAD_TOKEN))
+    tokens = own_tokens(TOKEN, [page for page in PAGES if page != BAD_TOKEN_PAGE], simulator)
+    simulator.set_page_token(BAD_TOKEN_PAGE, BAD_TOKEN)
     simulator.set_token_info(BAD_TOKEN, expires_at=int(time.time()) + 3 * 86400,
                              scopes=["pages_read_engagement", "pages_show_list", "read_insights"])
     pages = "\n".join(page_entry(page_id, name) for page_id, name in PAGES.items())

@@ -32,7 +32,7 @@ NEW = "messenger_insights_page_messages_new_conversations_unique"
 
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
-    simulator = Simulator(port=0, app_secret=APP_SECRET)
+    simulator = Simulator(port=0, app_secret=APP_SECRET, page_tokens=TOKENS)
     simulator.start()
     yield simulator
     simulator.stop()

@@ -55,6 +55,20 @@ def token_of(page: str) -> str:
     return TOKEN if page == PAGE else f"EAABtokenOF{page}"
 
 
+# The user token that lists the managed Pages (me/accounts).
+USER_TOKEN = "EAAUuserTOKEN42"
+# The Pages whose tokens (token_of) the tests' simulators know, as Meta knows every token it
+# issued; other Pages have no known token, and a token never registered gets 190.
+KNOWN_PAGES = (PAGE, "42", "43", "44", "45", "555", "987654321")
+
+
+def registered(**options: Any) -> Simulator:
+    """A simulator that knows token_of(page) for KNOWN_PAGES (and `page_tokens`), and
+    USER_TOKEN as the user token."""
+    tokens = {page: token_of(page) for page in KNOWN_PAGES} | options.pop("page_tokens", {})
+    return Simulator(page_tokens=tokens, user_tokens=(USER_TOKEN,), **options)
+
+
 # The default of get()'s token: the Page's own.
 OWN = "<the Page's own token>"
 # get(period=OMITTED) sends no period at all.
@@ -63,7 +77,7 @@ OMITTED = "<no period>"
 
 @pytest.fixture(scope="module")
 def shared_sim() -> Iterator[Simulator]:
-    with Simulator(now=lambda: SUMMER_NOW, extra_metrics=("page_fans_city",),
+    with registered(now=lambda: SUMMER_NOW, extra_metrics=("page_fans_city",),
                    page_tokens={PAGE: TOKEN}) as simulator:
         yield simulator
 
@@ -76,7 +90,7 @@ def sim(shared_sim: Simulator) -> Simulator:
 
 @pytest.fixture(scope="module")
 def winter_sim() -> Iterator[Simulator]:
-    with Simulator(now=lambda: WINTER_NOW) as simulator:
+    with registered(now=lambda: WINTER_NOW) as simulator:
         yield simulator
 
 
@@ -191,10 +205,10 @@ def test_day_default_window_winter_uses_pst(winter_sim: Simulator) -> None:
 
 def test_a_day_is_complete_once_its_end_time_has_passed() -> None:
     midnight = pacific.day_end(dt.date(2026, 9, 3))
-    with Simulator(now=lambda: midnight) as simulator:
+    with registered(now=lambda: midnight) as simulator:
         body = ok(get(simulator, metric=NEW))
     assert end_times(body, NEW)[-1] == "2026-09-04T07:00:00+0000"
-    with Simulator(now=lambda: midnight - 1) as simulator:
+    with registered(now=lambda: midnight - 1) as simulator:
         body = ok(get(simulator, metric=NEW))
     assert end_times(body, NEW)[-1] == "2026-09-03T07:00:00+0000"
 
@@ -372,10 +386,10 @@ def test_values_are_deterministic_across_instances() -> None:
     params = {"metric": ",".join(CATALOG), "since": "2026-07-01", "until": "2026-08-01"}
     bodies = []
     for _ in range(2):
-        with Simulator(now=lambda: SUMMER_NOW) as simulator:
+        with registered(now=lambda: SUMMER_NOW) as simulator:
             bodies.append(ok(get(simulator, **params))["data"])
     assert bodies[0] == bodies[1]
-    with Simulator(now=lambda: SUMMER_NOW) as simulator:
+    with registered(now=lambda: SUMMER_NOW) as simulator:
         other_page = ok(get(simulator, page="987654321", **params))["data"]
     assert [e["values"] for e in other_page] != [e["values"] for e in bodies[0]]
 
@@ -465,7 +479,7 @@ def test_standard_headers(sim: Simulator) -> None:
 
 
 def test_usage_grows_with_calls_but_stays_plausible() -> None:
-    with Simulator(now=lambda: SUMMER_NOW) as simulator:
+    with registered(now=lambda: SUMMER_NOW) as simulator:
         session = requests.Session()
         for _ in range(60):
             response = session.get(
@@ -511,7 +525,7 @@ def test_a_broken_request_answers_500_and_the_server_goes_on() -> None:
             raise RuntimeError("clock broke")
         return SUMMER_NOW
 
-    with Simulator(now=clock) as simulator:
+    with registered(now=clock) as simulator:
         broken = True
         error_of(get(simulator, metric=NEW), 500, 1)
         broken = False
@@ -526,7 +540,7 @@ def test_malformed_http_does_not_stop_the_server(sim: Simulator) -> None:
 
 
 def test_latency_delays_answers() -> None:
-    with Simulator(now=lambda: SUMMER_NOW, latency=0.2) as simulator:
+    with registered(now=lambda: SUMMER_NOW, latency=0.2) as simulator:
         started = time.monotonic()
         ok(get(simulator, metric=NEW))
         assert time.monotonic() - started >= 0.2
@@ -743,7 +757,7 @@ def test_control_api_refuses_non_json(sim: Simulator) -> None:
 
 
 def test_stop_is_idempotent_and_frees_the_port() -> None:
-    simulator = Simulator(now=lambda: SUMMER_NOW)
+    simulator = registered(now=lambda: SUMMER_NOW)
     simulator.start()
     port = simulator.port
     simulator.stop()
@@ -831,7 +845,7 @@ def test_trickle_trips_a_total_deadline_and_stops_when_the_client_leaves(sim: Si
 
 
 def test_trickle_stops_when_the_simulator_stops() -> None:
-    simulator = Simulator(now=lambda: SUMMER_NOW)
+    simulator = registered(now=lambda: SUMMER_NOW)
     simulator.start()
     simulator.set_scenario(PAGE, Scenario("trickle", {"bytes_per_second": 1}))
     failures: list[BaseException] = []
@@ -1095,7 +1109,7 @@ def test_app_secret_requires_appsecret_proof() -> None:
     secret = "s3cret"
     proof = Simulator.appsecret_proof(TOKEN, secret)
     assert proof == hmac.new(secret.encode(), TOKEN.encode(), hashlib.sha256).hexdigest()
-    with Simulator(now=lambda: SUMMER_NOW, app_secret=secret) as simulator:
+    with registered(now=lambda: SUMMER_NOW, app_secret=secret) as simulator:
         missing = error_of(get(simulator, metric=NEW), 400, 100)
         assert missing["type"] == "GraphMethodException"
         wrong = error_of(get(simulator, metric=NEW, appsecret_proof="00" * 32), 400, 100)
@@ -1116,7 +1130,7 @@ def test_app_secret_requires_appsecret_proof() -> None:
         assert [r.proof_ok for r in simulator.requests()] == [
             False, False, True, False, True, True, False, True
         ]
-    with Simulator(now=lambda: SUMMER_NOW, app_secret=secret) as simulator:
+    with registered(now=lambda: SUMMER_NOW, app_secret=secret) as simulator:
         simulator.set_scenario(PAGE, Scenario("transient", {"times": 1}))
         error_of(get(simulator, metric=NEW), 400, 100)  # refused before the scenario is used
         error_of(get(simulator, metric=NEW, appsecret_proof=proof), 500, 1)
@@ -1274,7 +1288,7 @@ def test_batch_trickle_and_huge(sim: Simulator) -> None:
 
 
 def test_latency_applies_once_per_batch() -> None:
-    with Simulator(now=lambda: SUMMER_NOW, latency=0.2) as simulator:
+    with registered(now=lambda: SUMMER_NOW, latency=0.2) as simulator:
         started = time.monotonic()
         assert all(entries(batch(simulator, [op(str(page)) for page in range(1, 6)])))
         assert 0.2 <= time.monotonic() - started < 0.8  # not 0.2 for each of the five
@@ -1284,7 +1298,7 @@ def test_batch_with_app_secret() -> None:
     secret = "s3cret"
     proof = Simulator.appsecret_proof(TOKEN, secret)
     other = token_of("43")
-    with Simulator(now=lambda: SUMMER_NOW, app_secret=secret) as simulator:
+    with registered(now=lambda: SUMMER_NOW, app_secret=secret) as simulator:
         error_of(batch(simulator, [op(token=None)]), 400, 100)
         own = op("42")
         own_proven = op("43", appsecret_proof=Simulator.appsecret_proof(other, secret))
@@ -1335,36 +1349,65 @@ def test_a_page_token_reads_its_own_page_and_no_other(sim: Simulator) -> None:
     # Another Page's token: 190 where the Page exists, 100/33 where the token cannot see it.
     assert error_of(get(sim, page="42", token=TOKEN, metric=NEW), 400, 190)["message"] == (
         "(#190) This method must be called with a Page Access Token")
-    unseen = error_of(get(sim, page="43", token=TOKEN, metric=NEW), 400, 100)
+    unseen = error_of(get(sim, page="47", token=TOKEN, metric=NEW), 400, 100)
     assert unseen["error_subcode"] == 33
-    assert unseen["message"].startswith("Unsupported get request. Object with ID '43' does not exist")
-    # A token never registered becomes the Page token of the first Page it reads.
-    ok(get(sim, page="44", token="EAABfirstUSEDfor44", metric=NEW))
-    error_of(get(sim, page="42", token="EAABfirstUSEDfor44", metric=NEW), 400, 190)
+    assert unseen["message"].startswith("Unsupported get request. Object with ID '47' does not exist")
+    # A token never registered is one Meta never issued, whatever Page it asks for: it is
+    # not learnt as the Page token of the first Page it reads.
+    for _ in range(2):
+        refused = error_of(get(sim, page="47", token="EAABneverISSUED", metric=NEW), 400, 190)
+        assert refused["message"] == "Invalid OAuth access token - Cannot parse access token"
+    error_of(get(sim, page="42", token="EAABneverISSUED", metric=NEW), 400, 190)
     # User and app tokens read no Page's insights.
     ok(accounts(sim))
     error_of(get(sim, page="42", token=USER_TOKEN, metric=NEW), 400, 190)
     error_of(get(sim, page="42", token=APP_TOKEN, metric=NEW), 400, 190)
-    # Registered tokens outlive a reset; learnt ones do not.
+    # Registered tokens outlive a reset.
     sim.reset()
     ok(get(sim, page="42", metric=NEW))
-    ok(get(sim, page="42", token="EAABfirstUSEDfor44", metric=NEW))
+    ok(accounts(sim))
     url = f"{sim.url}/_sim/page-tokens"
-    assert requests.put(url, data=json.dumps({"page_id": "45", "token": "EAAB45"}), timeout=10).status_code == 204
-    error_of(get(sim, page="44", token="EAAB45", metric=NEW), 400, 100)
+    error_of(get(sim, page="48", token="EAAB48", metric=NEW), 400, 190)
+    assert requests.put(url, data=json.dumps({"page_id": "48", "token": "EAAB48"}), timeout=10).status_code == 204
+    ok(get(sim, page="48", token="EAAB48", metric=NEW))
+    error_of(get(sim, page="44", token="EAAB48", metric=NEW), 400, 190)
+    assert error_of(get(sim, page="49", token="EAAB48", metric=NEW), 400, 100)["error_subcode"] == 33
     bad_bodies: list[object] = [{"page_id": "x", "token": "t"}, {"page_id": "45"}, []]
     for bad in bad_bodies:
         assert requests.put(url, data=json.dumps(bad), timeout=10).status_code == 400
     assert requests.get(url, timeout=10).status_code == 405
 
 
-def test_debug_token_knows_only_tokens_it_was_told_of_or_saw(sim: Simulator) -> None:
-    unknown = ok(debug_token(sim, input_token="EAABneverSEEN"))["data"]
+def test_an_unregistered_token_is_one_meta_never_issued_everywhere(sim: Simulator) -> None:
+    """Meta knows every token it issued: one it did not gets 190 "Cannot parse access token"
+    on insights, alone or in a batch, and debug_token calls it invalid; reading a Page does
+    not make it that Page's token."""
+    never = "EAABneverISSUED"
+    for page in (PAGE, "46"):
+        error = error_of(get(sim, page=page, token=never, metric=NEW), 400, 190)
+        assert (error["message"], error["type"]) == (
+            "Invalid OAuth access token - Cannot parse access token", "OAuthException")
+        assert "error_subcode" not in error
+    (in_batch,) = entries(batch(sim, [op("46", token=never)]))
+    assert in_batch is not None and in_batch["code"] == 400
+    assert json.loads(in_batch["body"])["error"]["code"] == 190
+    (fallback,) = entries(batch(sim, [op("46", token=None)], token=never))
+    assert fallback is not None and json.loads(fallback["body"])["error"]["code"] == 190
+    unknown = ok(debug_token(sim, input_token=never))["data"]
     assert unknown["is_valid"] is False and unknown["error"]["code"] == 190
-    ok(get(sim, page="46", token="EAABneverSEEN", metric=NEW))  # now it is 46's
-    known = ok(debug_token(sim, input_token="EAABneverSEEN"))["data"]
+    # Saying what debug_token tells of it does not issue it either.
+    sim.set_token_info(never, is_valid=True)
+    assert ok(debug_token(sim, input_token=never))["data"]["is_valid"] is False
+    error_of(get(sim, page="46", token=never, metric=NEW), 400, 190)
+    # Nor does a user token come to exist by listing Pages.
+    error_of(accounts(sim, token=never), 400, 190)
+    assert sim.request_count(kind="insights") == 3
+
+
+def test_debug_token_knows_the_tokens_it_issued(sim: Simulator) -> None:
+    sim.set_page_token("46", "EAABfor46")
+    known = ok(debug_token(sim, input_token="EAABfor46"))["data"]
     assert (known["is_valid"], known["profile_id"], known["type"]) == (True, "46", "PAGE")
-    ok(accounts(sim))
     user = ok(debug_token(sim, input_token=USER_TOKEN))["data"]
     assert (user["is_valid"], user["type"], "profile_id" in user) == (True, "USER", False)
 
@@ -1440,7 +1483,7 @@ def test_batch_operations_without_headers_when_include_headers_is_false(sim: Sim
     (SUMMER_NOW, "v24.1", None),
 ])
 def test_dead_versions_are_served_by_the_next_live_one(now: float, asked: str, answered: str | None) -> None:
-    with Simulator(now=lambda: now, page_tokens={PAGE: TOKEN}) as simulator:
+    with registered(now=lambda: now, page_tokens={PAGE: TOKEN}) as simulator:
         response = get(simulator, path=f"/{asked}/{PAGE}/insights", metric=NEW)
         if answered is None:
             error_of(response, 400, 2500)
@@ -1454,8 +1497,6 @@ def test_dead_versions_are_served_by_the_next_live_one(now: float, asked: str, a
 
 # --- Page discovery ------------------------------------------------------------------------
 
-USER_TOKEN = "EAAUuserTOKEN42"
-
 
 def accounts(
     simulator: Simulator, token: str | None = USER_TOKEN, path: str = "/v24.0/me/accounts",
@@ -1466,7 +1507,7 @@ def accounts(
 
 
 def test_accounts_page_through_the_managed_pages() -> None:
-    with Simulator(now=lambda: SUMMER_NOW, accounts=30) as simulator:
+    with registered(now=lambda: SUMMER_NOW, accounts=30) as simulator:
         first = ok(accounts(simulator, fields="id,name,access_token"))
         assert len(first["data"]) == 25
         assert first["data"][0] == {
@@ -1501,6 +1542,7 @@ def test_accounts_fields_limit_and_tokens(sim: Simulator) -> None:
     }
     assert "ANALYZE" in everything["data"][0]["tasks"]
     assert everything["data"][1]["tasks"] == ["MESSAGING"]
+    sim.set_user_token("EAAUsomeoneElse")
     assert everything["data"][0]["access_token"] != ok(accounts(sim, token="EAAUsomeoneElse"))[
         "data"
     ][0]["access_token"]
@@ -1521,7 +1563,7 @@ def test_accounts_fields_limit_and_tokens(sim: Simulator) -> None:
 
 
 def test_accounts_limit_is_at_most_100() -> None:
-    with Simulator(now=lambda: SUMMER_NOW, accounts=120, accounts_prefix="55") as simulator:
+    with registered(now=lambda: SUMMER_NOW, accounts=120, accounts_prefix="55") as simulator:
         body = ok(accounts(simulator, limit="500", fields="id"))
         assert len(body["data"]) == 100
         assert body["data"][0]["id"] == "550000000000001"
@@ -1593,6 +1635,7 @@ def test_cli_serves_until_sigterm() -> None:
     process = run_cli(
         "--listen", "127.0.0.1:0", "--scenario", '777=rate_limited:{"code": 17}',
         "--accounts", "3", "--accounts-prefix", "9", "--page-token", "555=EAAB555",
+        "--page-token", f"{PAGE}={TOKEN}", "--page-token", "777=EAAB777", "--user-token", USER_TOKEN,
     )
     try:
         assert process.stdout is not None
@@ -1617,6 +1660,9 @@ def test_cli_serves_until_sigterm() -> None:
         assert refused.json()["error"]["code"] == 190
         listed = requests.get(f"{url}/me/accounts", params={"access_token": USER_TOKEN}, timeout=10)
         assert [p["id"] for p in listed.json()["data"]][-1] == "900000000000003"
+        # A token given by no flag was never issued.
+        stranger = requests.get(f"{url}/me/accounts", params={"access_token": "EAAUstranger"}, timeout=10)
+        assert stranger.json()["error"]["code"] == 190
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=10)
     finally:
@@ -1635,6 +1681,7 @@ def test_cli_serves_until_sigterm() -> None:
         ("--bogus",),
         ("--accounts", "-1"),
         ("--accounts-prefix", "x7"),
+        ("--user-token", ""),
     ],
 )
 def test_cli_rejects_bad_arguments(args: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
@@ -1665,10 +1712,10 @@ def test_every_date_preset_the_config_accepts_is_answered() -> None:
 
     from exporter.config import DATE_PRESETS
 
-    with Simulator() as sim:
+    with registered() as sim:
         for preset in DATE_PRESETS:
-            answer = http.get(f"{sim.url}/v24.0/1/insights", timeout=10,
+            answer = http.get(f"{sim.url}/v24.0/{PAGE}/insights", timeout=10,
                               params={"metric": "page_messages_sent", "period": "total_over_range",
                                       "date_preset": preset},
-                              headers={"Authorization": "Bearer preset-test-token"})
+                              headers={"Authorization": f"Bearer {TOKEN}"})
             assert answer.status_code == 200, (preset, answer.text)

@@ -208,7 +208,7 @@ def test_a_live_exporters_failing_and_held_pages_in_the_browser(
     exporter = start_exporter(
         f"graph_api: {{base_url: '{simulator.url}', max_retries: 0}}\nrefresh: {{interval: 1h}}\n"
         f"pages:\n{entries}",
-        env=exporter_env(**own_tokens(CANARY, pages)))
+        env=exporter_env(**own_tokens(CANARY, pages, simulator)))
     text = chromium(tmp_path, exporter.url + "/", "--dump-dom")
     assert CANARY not in text
     shown = rows(parse(text))

@@ -39,7 +39,9 @@ class Clock:
 
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
-    simulator = Simulator(port=0, app_secret=APP_SECRET)
+    # The tokens the API issued: SHARED is A's Page token (B is configured with it too).
+    simulator = Simulator(port=0, app_secret=APP_SECRET,
+                          page_tokens={A: SHARED.reveal(), C: OWN.reveal()})
     simulator.start()
     yield simulator
     simulator.stop()

@@ -45,9 +45,8 @@ class Clock:
 
 @pytest.fixture
 def simulator() -> Iterator[Simulator]:
-    with Simulator(port=0, app_secret=APP_SECRET) as running:
-        for token in TOKENS.values():  # tokens the API issued: /debug_token knows them
-            running.set_token_info(token, is_valid=True)
+    # Each Page's own token, issued by the API: it knows them from the start.
+    with Simulator(port=0, app_secret=APP_SECRET, page_tokens=TOKENS) as running:
         yield running
 
 

@@ -73,6 +73,12 @@ def _page_token(text: str) -> tuple[str, str]:
     return page_id, token
 
 
+def _user_token(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("expected a token")
+    return text
+
+
 # Each flag and what argparse needs to read it.
 _FLAGS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--listen", {"type": _listen_address, "default": ("127.0.0.1", 0), "metavar": "HOST:PORT",
@@ -89,8 +95,10 @@ _FLAGS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--app-secret", {"default": None, "metavar": "SECRET",
                       "help": 'require appsecret_proof keyed with this secret ("Require App Secret" on)'}),
     ("--page-token", {"type": _page_token, "action": "append", "default": [], "metavar": "PAGE_ID=TOKEN",
-                      "help": "a Page's token, known from the start (repeatable); a token not given "
-                              "here becomes the Page token of the first Page it reads"}),
+                      "help": "a Page's token, known from the start (repeatable); a token neither "
+                              "given here nor handed out by me/accounts gets error 190"}),
+    ("--user-token", {"type": _user_token, "action": "append", "default": [], "metavar": "TOKEN",
+                      "help": "a user token that lists the --accounts Pages (repeatable)"}),
     ("--extra-metric", {"action": "append", "default": [], "metavar": "NAME",
                         "help": "accept a metric the catalog does not list (repeatable)"}),
     ("--campaign-ids", {"type": _count, "default": None, "metavar": "N",
@@ -123,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         accounts=args.accounts,
         accounts_prefix=args.accounts_prefix,
         page_tokens=dict(args.page_token),
+        user_tokens=args.user_token,
     )
     for page_id, scenario in args.scenario:
         simulator.set_scenario(page_id, scenario)

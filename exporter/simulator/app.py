@@ -293,6 +293,10 @@ class GraphApp:
         return self._respond(call, page_id, admit, build)
 
     def _check_token(self, token: str) -> None:
+        """190 for a token Meta never issued (as debug_token says of it: "Cannot parse access
+        token"), or for one debug_token calls invalid. An app token is checked where used."""
+        if not APP_TOKEN.fullmatch(token) and not self.state.tokens.known(token):
+            raise malformed_token()
         refusal = self.state.tokens.refusal(token, self.clock())
         if refusal is not None:
             raise refusal
@@ -303,7 +307,7 @@ class GraphApp:
         missing permissions") when no token of it is known; a user or app token gets 190."""
         if self.state.tokens.is_user(token) or APP_TOKEN.fullmatch(token):
             raise page_token_required()
-        if self.state.tokens.page_of(token, page_id) == page_id:
+        if self.state.tokens.page_of(token) == page_id:
             if not self.state.accounts.allows_analysis(page_id):
                 # Insights need the ANALYZE task on the Page (graph-api.md, "Permissions").
                 # What Meta answers without it is not recorded: the error table's
@@ -374,7 +378,9 @@ class GraphApp:
             if self.state.tokens.is_page_token(call.token):
                 # With a Page token, `me` is the Page, which has no `accounts` edge.
                 raise no_accounts_on_a_page()
-            self.state.tokens.user(call.token)
+            if not self.state.tokens.is_user(call.token):
+                # An app token has no current user.
+                raise current_user_required()
             return self.state.accounts_scenario.take(control.ACCOUNTS)
 
         def build(_: Effects, __: float) -> Answer:

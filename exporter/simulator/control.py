@@ -1,4 +1,4 @@
-"""The /_sim control API: scenarios, Page tokens, token info, managed Pages, the request log
+"""The /_sim control API: scenarios, Page and user tokens, token info, managed Pages, the request log
 and reset."""
 
 from __future__ import annotations
@@ -124,6 +124,20 @@ def _page_token(state: State, method: str, body: bytes) -> Answer:
     return no_content()
 
 
+def _user_token(state: State, method: str, body: bytes) -> Answer:
+    """PUT {"token": ...}: the token is a user token, which lists the managed Pages."""
+    if method != "PUT":
+        return _error(405, f"{method} is not allowed here; use PUT")
+    try:
+        token = _json_object(body, '{"token": "..."}').get("token")
+    except (ValueError, TypeError) as error:
+        return _error(400, str(error))
+    if not isinstance(token, str) or not token:
+        return _error(400, "token must be a non-empty string")
+    state.tokens.register_user(token)
+    return no_content()
+
+
 def _managed_pages(body: bytes) -> list[ManagedPage]:
     """`{"pages": [[id, name], [id, name, [tasks]], ...]}`; ValueError/TypeError if not."""
     pages = _json_object(body, '{"pages": [["id", "name"], ...]}').get("pages")
@@ -179,6 +193,7 @@ _ROUTES: dict[str, Callable[[State, str, bytes], Answer]] = {
     "/_sim/requests": _requests_route,
     "/_sim/reset": _reset,
     "/_sim/page-tokens": _page_token,
+    "/_sim/user-tokens": _user_token,
     "/_sim/token-info": _token_info,
     "/_sim/accounts": _accounts,
     "/_sim/accounts/scenario": _accounts_scenario,

@@ -175,11 +175,14 @@ class Simulator:
         accounts: int = 0,
         accounts_prefix: str = "7",
         page_tokens: Mapping[str, str] | None = None,
+        user_tokens: Iterable[str] = (),
     ) -> None:
         """`app_secret`: require appsecret_proof, as an app with "Require App Secret" on.
         `accounts`: how many Pages the user token manages (me/accounts), with ids starting
         with `accounts_prefix`; set_accounts() names them instead.
         `page_tokens`: Page id -> its Page token, known from the start (set_page_token).
+        `user_tokens`: user tokens that list the managed Pages (set_user_token).
+        Any other token was never issued and is refused, as Meta refuses it.
         """
         self._host = host
         self._port = port
@@ -196,6 +199,8 @@ class Simulator:
         self._thread: threading.Thread | None = None
         for page_id, token in (page_tokens or {}).items():
             self.set_page_token(page_id, token)
+        for token in user_tokens:
+            self.set_user_token(token)
 
     def start(self) -> None:
         """Listen and serve on a daemon thread; returns once the port is open."""
@@ -280,8 +285,12 @@ class Simulator:
     def set_page_token(self, page_id: str, token: str) -> None:
         """`token` is a Page token of `page_id`: it reads that Page's insights and no other's.
 
-        A token never registered becomes the Page token of the first Page it reads."""
+        A token neither registered nor handed out by me/accounts gets 190 everywhere."""
         self._app.state.tokens.register(token, page_id)
+
+    def set_user_token(self, token: str) -> None:
+        """`token` is a user token: me/accounts lists the managed Pages for it."""
+        self._app.state.tokens.register_user(token)
 
     def set_token_info(self, token: str, /, **fields: Any) -> None:
         """Override what debug_token says about a token (is_valid=False, expires_at=...,

@@ -1,14 +1,14 @@
 """Tokens: whose each one is (which Page it reads), token checks (GET debug_token) and
 appsecret_proof.
 
-A Page token reads its own Page and no other. The simulator learns a token's Page when it
-is registered (`TokenBook.register`, as --demo does), when me/accounts hands it out, or
-else from the first Page the token reads insights of. Meta knows every token's Page
-beforehand; a token it never issued is simply invalid (see docs/simulator-differences.md).
+A Page token reads its own Page and no other. As Meta knows every token it issued, the
+simulator knows a token only when it was registered (`TokenBook.register` for a Page token,
+`TokenBook.register_user` for a user token that lists Pages; as --demo does) or handed out
+by me/accounts. Any other token was never issued: every endpoint refuses it with 190
+"Invalid OAuth access token - Cannot parse access token", and debug_token calls it invalid.
 
 A known token is valid and never expires unless told otherwise: `TokenBook.set` overrides
-any field of what debug_token says about one token. A token the simulator has never seen
-is invalid, as Meta's debug_token says of a token it did not issue.
+any field of what debug_token says about one token (it does not make a token known).
 """
 
 from __future__ import annotations
@@ -76,10 +76,9 @@ class TokenBook:
         self._overrides: dict[str, dict[str, Any]] = {}
         # Page token -> (Page id, user token), for the Page tokens me/accounts handed out.
         self._issued: dict[str, tuple[str, str]] = {}
-        # Page token -> its Page: registered ones (kept by clear_all), learnt ones (not).
+        # Page token -> its Page, for the registered ones.
         self._registered: dict[str, str] = {}
-        self._learnt: dict[str, str] = {}
-        # Tokens that listed me/accounts: user tokens, which read no Page's insights.
+        # Registered user tokens: they list me/accounts and read no Page's insights.
         self._users: set[str] = set()
 
     def register(self, token: str, page_id: str) -> None:
@@ -87,36 +86,35 @@ class TokenBook:
         with self._lock:
             self._registered[token] = page_id
 
+    def register_user(self, token: str) -> None:
+        """`token` is a user token: it lists the Pages it manages (me/accounts)."""
+        with self._lock:
+            self._users.add(token)
+
+    def known(self, token: str) -> bool:
+        """Whether the token was issued: registered (Page or user token) or handed out."""
+        with self._lock:
+            return self._known_locked(token)
+
     def is_page_token(self, token: str) -> bool:
-        """Whether the token is known as a Page's (registered, handed out, or learnt)."""
+        """Whether the token is known as a Page's (registered or handed out)."""
         with self._lock:
             return self._page_locked(token) is not None
-
-    def user(self, token: str) -> None:
-        """`token` listed the Pages it manages: a user token, unless known as a Page's."""
-        with self._lock:
-            if self._page_locked(token) is None:
-                self._users.add(token)
 
     def is_user(self, token: str) -> bool:
         with self._lock:
             return token in self._users
 
-    def page_of(self, token: str, asked: str) -> str:
-        """The Page `token` belongs to; a token not yet known becomes the Page token of
-        `asked`, the first Page it reads."""
+    def page_of(self, token: str) -> str | None:
+        """The Page `token` belongs to; None for a token that is no known Page's."""
         with self._lock:
-            page = self._page_locked(token)
-            if page is None:
-                self._learnt[token] = page = asked
-            return page
+            return self._page_locked(token)
 
     def page_known(self, page_id: str) -> bool:
         """Whether any token is known to be this Page's: the Page exists for the API."""
         with self._lock:
             return (
                 page_id in self._registered.values()
-                or page_id in self._learnt.values()
                 or any(page == page_id for page, _ in self._issued.values())
             )
 
@@ -154,13 +152,10 @@ class TokenBook:
         issued = self._issued.get(token)
         if issued is not None:
             return issued[0]
-        return self._registered.get(token) or self._learnt.get(token)
+        return self._registered.get(token)
 
     def _known_locked(self, token: str) -> bool:
-        return (
-            token in self._overrides or token in self._users
-            or self._page_locked(token) is not None
-        )
+        return token in self._users or self._page_locked(token) is not None
 
     def set(self, token: str, fields: dict[str, Any]) -> None:
         """Override fields for a token (adding to earlier overrides); None drops a field."""
@@ -172,11 +167,9 @@ class TokenBook:
             self._overrides.pop(token, None)
 
     def clear_all(self) -> None:
-        """Forget overrides and what was learnt; registered and issued tokens stay."""
+        """Forget overrides; registered and issued tokens stay."""
         with self._lock:
             self._overrides.clear()
-            self._learnt.clear()
-            self._users.clear()
 
     def issued(self, token: str, page_id: str, user_token: str) -> None:
         with self._lock:
