@@ -44,15 +44,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def get_json(url: str, method: str = "GET") -> Any:
-    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)  # noqa: S310
+def get_json(url: str, method: str = "GET", payload: object = None) -> Any:
+    data = json.dumps(payload).encode() if payload is not None else b"" if method in {"POST", "PUT"} else None
+    request = urllib.request.Request(url, method=method, data=data)  # noqa: S310
     with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - loopback
         body = answer.read()
     return json.loads(body) if body else None
 
 
 def config_for(url: str, pages: int) -> tuple[str, dict[str, str]]:
-    """Every Page with a token of its own (the simulator ties a token to one Page)."""
+    """Every Page with a token of its own (a Page token reads its own Page only); env holds
+    them, by variable."""
     ids = [f"{9_100_000_000 + n}" for n in range(pages)]
     lines = [f'  - id: "{page_id}"\n    access_token_env: BENCH_TOKEN_{page_id}' for page_id in ids]
     env = {f"BENCH_TOKEN_{page_id}": f"EAAB-bench-backfill-{page_id}" for page_id in ids}
@@ -77,6 +79,9 @@ def count_output(folder: Path) -> tuple[int, int]:
 def run_size(sim_url: str, pages: int, days: int, work: Path) -> dict[str, Any]:
     get_json(f"{sim_url}/_sim/reset", "POST")
     config_text, env = config_for(sim_url, pages)
+    # The simulator, like Meta, refuses a token it never issued: tell it each Page's.
+    tokens = {name.removeprefix("BENCH_TOKEN_"): token for name, token in env.items()}
+    get_json(f"{sim_url}/_sim/page-tokens", "PUT", {"tokens": tokens})
     config = work / "config.yaml"
     config.write_text(config_text, encoding="utf-8")
     folder = work / f"history-{pages}x{days}"

@@ -57,7 +57,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 WRK_SCRIPT = BENCH_DIR / "wrk.lua"
 TOKEN_ENV = "BENCH_PAGE_TOKEN"  # noqa: S105 - a variable name
-TOKEN = "EAAB-bench-page-token"  # noqa: S105 - the simulator takes any token
+TOKEN = "EAAB-bench-page-token"  # noqa: S105 - registered as the first Page's token
 MAX_BATCH = 50  # the Graph API's most operations per batch: the round-trip minimum's divisor
 BREAKDOWN_METRICS = ("page_messages_sent", "page_messages_read_ratio", "page_messages_engagement")
 CHANNEL = "messaging_channel"
@@ -178,11 +178,15 @@ def config_document(
     }
 
 
-def write_token_files(token_dir: Path, pages: int) -> None:
+def write_token_files(token_dir: Path, pages: int) -> dict[str, str]:
+    """Each Page's own token in a file; returns Page id -> token."""
     token_dir.mkdir(parents=True, exist_ok=True)
+    tokens = {}
     for page_id in page_ids(pages):
         digest = hashlib.sha256(f"bench-token\x1f{page_id}".encode()).hexdigest()
-        (token_dir / page_id).write_text(f"EAAB{digest[:60]}\n", encoding="utf-8")
+        tokens[page_id] = f"EAAB{digest[:60]}"
+        (token_dir / page_id).write_text(tokens[page_id] + "\n", encoding="utf-8")
+    return tokens
 
 
 # --- processes -------------------------------------------------------------------------------
@@ -331,7 +335,7 @@ class Answer:
 
 
 def request(url: str, method: str = "GET", headers: Mapping[str, str] | None = None,
-            timeout: float = 60.0) -> Answer:
+            timeout: float = 60.0, body: bytes | None = None) -> Answer:
     parts = urlsplit(url)
     if parts.hostname != HOST:
         raise BenchError(f"refusing to send traffic anywhere but {HOST}: {url}")
@@ -339,7 +343,7 @@ def request(url: str, method: str = "GET", headers: Mapping[str, str] | None = N
     try:
         started = time.perf_counter()
         connection.request(method, parts.path + (f"?{parts.query}" if parts.query else ""),
-                           headers=dict(headers or {}))
+                           body=body, headers=dict(headers or {}))
         response = connection.getresponse()
         body = response.read()
         seconds = time.perf_counter() - started
@@ -392,6 +396,13 @@ class SimulatorProcess:
         if answer.status >= 300:
             raise BenchError(f"the simulator's /_sim/reset answered {answer.status}")
 
+    def register_tokens(self, tokens: Mapping[str, str]) -> None:
+        """Page id -> its Page token: the simulator, like Meta, refuses tokens it never issued."""
+        answer = request(f"{self.url}/_sim/page-tokens", method="PUT", timeout=60,
+                         body=json.dumps({"tokens": dict(tokens)}).encode())
+        if answer.status >= 300:
+            raise BenchError(f"the simulator's /_sim/page-tokens answered {answer.status}")
+
 
 # --- config ----------------------------------------------------------------------------------
 
@@ -413,13 +424,17 @@ def check_config(path: Path) -> tuple[bool, str]:
     return result.returncode == 0, (result.stdout + result.stderr).strip()
 
 
-def prepare_config(work: Path, sim_url: str, pages: int, entries: Sequence[Entry], opts: Options) -> ConfigInfo:
-    """Write the config; keep graph_api.batch_size only if this exporter's config takes it."""
+def prepare_config(work: Path, sim: SimulatorProcess, pages: int, entries: Sequence[Entry],
+                   opts: Options) -> ConfigInfo:
+    """Write the config and register its tokens with the simulator; keep graph_api.batch_size
+    only if this exporter's config takes it."""
+    sim_url = sim.url
     path = work / f"config-{pages}.yaml"
     notes: list[str] = []
     token_dir = work / "tokens" if opts.distinct_tokens else None
-    if token_dir is not None:
-        write_token_files(token_dir, pages)
+    # A shared token is one Page's token, as against Meta: every other Page is refused.
+    sim.register_tokens(write_token_files(token_dir, pages) if token_dir is not None
+                        else {page_ids(1)[0]: TOKEN})
 
     def write(batch_size: int | None) -> tuple[bool, str]:
         document = config_document(sim_url, pages, entries, batch_size=batch_size,
@@ -897,7 +912,7 @@ def start_size(sim: SimulatorProcess, work: Path, pages: int, entries: Sequence[
                           "this size: its numbers are skewed")
         log(f"warning: the machine is {size.machine_busy_before:.0%} busy with other work")
     log(f"{pages} Pages ({name}): writing and checking the config")
-    return size, prepare_config(work, sim.url, pages, entries, opts), pages * groups
+    return size, prepare_config(work, sim, pages, entries, opts), pages * groups
 
 
 def settle_and_measure(size: SizeResult, url: str, exporter: Service, opts: Options) -> bytes:

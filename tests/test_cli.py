@@ -138,6 +138,7 @@ def test_demo_serves_three_lively_pages_and_stops_on_sigterm() -> None:
 
 @pytest.mark.e2e
 def test_sigint_stops_cleanly(simulator: Simulator, start_exporter: Callable[..., RunningExporter]) -> None:
+    simulator.set_page_token("1", TOKEN)
     exporter = start_exporter(f"graph_api: {{base_url: '{simulator.url}'}}\npages: [{{id: '1'}}]\n",
                               env=exporter_env(META_PAGE_TOKEN=TOKEN))
     exporter.process.send_signal(signal.SIGINT)

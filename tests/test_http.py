@@ -24,6 +24,7 @@ refresh: {{interval: 30s}}
 pages: [{{id: "{PAGE}", name: "Acme <Store> & Co"}}]
 metrics: [page_messages_new_conversations_unique]
 """
+    simulator.set_page_token(PAGE, TOKEN)
     return start_exporter(config, env=exporter_env(META_PAGE_TOKEN=TOKEN), **kwargs)
 
 

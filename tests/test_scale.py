@@ -40,6 +40,8 @@ def test_discovery_finds_filters_follows_and_survives_failures(
     simulator: Simulator, start_exporter: Callable[..., RunningExporter]
 ) -> None:
     simulator.set_accounts(ACME)
+    simulator.set_user_token(USER_TOKEN)
+    simulator.set_page_token("9100000002", "EAAB-outlet-configured-1")
     config = discovery_config(simulator.url, """
 pages:
   - id: "9100000002"
@@ -132,7 +134,7 @@ def query(prometheus: str, expr: str) -> list[dict[str, object]]:
 def test_three_shards_split_three_thousand_discovered_pages(
     start_exporter: Callable[..., RunningExporter], prometheus_for: Callable[[list[str]], str]
 ) -> None:
-    simulator = Simulator(accounts=PAGES)
+    simulator = Simulator(accounts=PAGES, user_tokens=(USER_TOKEN,))
     simulator.start()
     try:
         config = f"""

@@ -1372,10 +1372,22 @@ def test_a_page_token_reads_its_own_page_and_no_other(sim: Simulator) -> None:
     ok(get(sim, page="48", token="EAAB48", metric=NEW))
     error_of(get(sim, page="44", token="EAAB48", metric=NEW), 400, 190)
     assert error_of(get(sim, page="49", token="EAAB48", metric=NEW), 400, 100)["error_subcode"] == 33
-    bad_bodies: list[object] = [{"page_id": "x", "token": "t"}, {"page_id": "45"}, []]
+    many = {"tokens": {"50": "EAAB50", "51": "EAAB51"}}
+    assert requests.put(url, data=json.dumps(many), timeout=10).status_code == 204
+    ok(get(sim, page="51", token="EAAB51", metric=NEW))
+    bad_bodies: list[object] = [{"page_id": "x", "token": "t"}, {"page_id": "45"}, [],
+                                {"tokens": [["52", "t"]]}, {"tokens": {"52": "EAAB52", "x": "t"}}]
     for bad in bad_bodies:
         assert requests.put(url, data=json.dumps(bad), timeout=10).status_code == 400
     assert requests.get(url, timeout=10).status_code == 405
+    error_of(get(sim, page="52", token="EAAB52", metric=NEW), 400, 190)  # nothing of a bad body
+    users = f"{sim.url}/_sim/user-tokens"
+    error_of(accounts(sim, token="EAAUlater"), 400, 190)
+    assert requests.put(users, data=json.dumps({"token": "EAAUlater"}), timeout=10).status_code == 204
+    ok(accounts(sim, token="EAAUlater"))
+    for bad in ({"token": ""}, {}, []):
+        assert requests.put(users, data=json.dumps(bad), timeout=10).status_code == 400
+    assert requests.get(users, timeout=10).status_code == 405
 
 
 def test_an_unregistered_token_is_one_meta_never_issued_everywhere(sim: Simulator) -> None:

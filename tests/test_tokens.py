@@ -110,6 +110,8 @@ def test_every_token_is_checked_once_at_start_and_its_state_exported(
     secret_simulator: Callable[[str], Simulator], start_exporter: Callable[..., RunningExporter]
 ) -> None:
     simulator = secret_simulator(SECRET)
+    for page, variable in TOKEN_PAGES.items():  # as Meta knows every token it issued
+        simulator.set_page_token(page, TOKEN_ENV[variable])
     now = int(time.time())
     simulator.set_token_info(T_OK, data_access_expires_at=now + 80 * DAY)
     simulator.set_token_info(T_OK_TWO, data_access_expires_at=now + 80 * DAY)
@@ -171,6 +173,7 @@ def test_a_wrong_app_secret_fails_requests_with_code_100_and_leaks_no_secret(
     simulator = secret_simulator(SECRET)
     wrong = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
     pages = {"4810000001": "TOKEN_OK"}
+    simulator.set_page_token("4810000001", T_OK)
     exporter = start_exporter(token_config(simulator.url, pages),
                               env=exporter_env(TOKEN_OK=T_OK, **{SECRET_ENV: wrong}))
     watch = Watch(exporter, (SECRET, wrong, T_OK))
@@ -194,8 +197,7 @@ def test_the_app_secret_can_come_from_a_file(
     tmp_path: Path,
 ) -> None:
     simulator = secret_simulator(SECRET)
-    # Known to the API from the start, as Meta knows every token it issued: else its check
-    # could come before its first insights request and find a token never seen.
+    # Known to the API from the start, as Meta knows every token it issued.
     simulator.set_page_token("4820000001", T_OK)
     secret_file = tmp_path / "app-secret"
     secret_file.write_text(SECRET + "\n", encoding="utf-8")
@@ -366,6 +368,8 @@ def attempted_everything(scrape: Scrape, pages: list[str]) -> bool:
 def canary_simulator(start: Callable[[str], Simulator], *, app_wide: bool) -> Simulator:
     """A simulator with every canary scenario on (the app-wide limits only if asked)."""
     simulator = start(CANARY_SECRET)
+    for page in (CANARY_CONTROL, *CANARY_PAGES.values()):  # every Page's token, issued
+        simulator.set_page_token(page, CANARY_TOKENS[canary_token_env(page)])
     now = int(time.time())
     simulator.set_token_info(TOKEN_B, is_valid=False)
     simulator.set_token_info(TOKEN_C, expires_at=now + 3600, data_access_expires_at=now + 7200,

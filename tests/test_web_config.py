@@ -53,6 +53,7 @@ def start_with(start_exporter: Callable[..., RunningExporter], simulator: Simula
     web = tmp_path / "web.yml"
     web.write_text(web_config)
     config = f"graph_api: {{base_url: '{simulator.url}'}}\npages: [{{id: '1'}}]\n"
+    simulator.set_page_token("1", TOKEN)
     return start_exporter(config, env=exporter_env(META_PAGE_TOKEN=TOKEN),
                           args=(f"--web.config.file={web}",), wait_ready=False)
 

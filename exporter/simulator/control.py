@@ -107,20 +107,35 @@ def _token_info(state: State, method: str, body: bytes) -> Answer:
     return no_content()
 
 
+def _page_token_problem(page_id: object, token: object) -> str | None:
+    if not isinstance(page_id, str) or not page_id.isascii() or not page_id.isdigit():
+        return "page_id must be a string of digits"
+    if not isinstance(token, str) or not token:
+        return "token must be a non-empty string"
+    return None
+
+
 def _page_token(state: State, method: str, body: bytes) -> Answer:
-    """PUT {"page_id": ..., "token": ...}: the token is that Page's (and no other's)."""
+    """PUT {"page_id": ..., "token": ...}: the token is that Page's (and no other's);
+    PUT {"tokens": {page_id: token, ...}} registers many at once."""
     if method != "PUT":
         return _error(405, f"{method} is not allowed here; use PUT")
     try:
-        payload = _json_object(body, '{"page_id": "...", "token": "..."}')
+        payload = _json_object(body, '{"page_id": "...", "token": "..."} or {"tokens": {...}}')
     except (ValueError, TypeError) as error:
         return _error(400, str(error))
-    page_id, token = payload.get("page_id"), payload.get("token")
-    if not isinstance(page_id, str) or not page_id.isascii() or not page_id.isdigit():
-        return _error(400, "page_id must be a string of digits")
-    if not isinstance(token, str) or not token:
-        return _error(400, "token must be a non-empty string")
-    state.tokens.register(token, page_id)
+    many = payload.get("tokens")
+    if "tokens" in payload and not isinstance(many, dict):
+        return _error(400, "tokens must be a JSON object of Page id -> token")
+    pairs = list(many.items()) if isinstance(many, dict) else [(payload.get("page_id"), payload.get("token"))]
+    checked: list[tuple[str, str]] = []
+    for page_id, token in pairs:
+        problem = _page_token_problem(page_id, token)
+        if problem is not None:
+            return _error(400, problem)
+        checked.append((str(page_id), str(token)))
+    for page_id, token in checked:
+        state.tokens.register(token, page_id)
     return no_content()
 
 
