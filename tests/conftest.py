@@ -213,6 +213,14 @@ LABEL_OF = {
 }
 
 
+def oracle_token(sim: Simulator, page_id: str) -> str:
+    """A second Page token of the Page, registered, for tests that read the simulator
+    directly."""
+    token = f"oracle-token-{page_id}"
+    sim.set_page_token(page_id, token)
+    return token
+
+
 def expected_from_simulator(  # noqa: PLR0917 - reads like the query it makes
     sim: Simulator, page_id: str, metric: str, period: str = "day",
     breakdowns: tuple[str, ...] = (), extra: dict[str, str] | None = None,
@@ -226,7 +234,7 @@ def expected_from_simulator(  # noqa: PLR0917 - reads like the query it makes
     if breakdowns:
         params["breakdown"] = ",".join(breakdowns)
     response = requests.get(f"{sim.url}/v24.0/{page_id}/insights", params=params,
-                            headers={"Authorization": f"Bearer oracle-token-{page_id}"}, timeout=10)
+                            headers={"Authorization": f"Bearer {oracle_token(sim, page_id)}"}, timeout=10)
     response.raise_for_status()
     (entry,) = response.json()["data"]
 

@@ -14,6 +14,7 @@ from tests.conftest import (
     RunningExporter,
     expected_from_simulator,
     exporter_env,
+    oracle_token,
     own_tokens,
     token_env,
 )
@@ -209,5 +210,6 @@ def _daily_values(simulator: Simulator, page: str, metric: str, days: int) -> li
     answer = requests.get(f"{simulator.url}/v24.0/{page}/insights",
                           params={"metric": metric, "period": "day", "since": str(now - days * 86400),
                                   "until": str(now)},
-                          headers={"Authorization": f"Bearer oracle-token-{page}"}, timeout=10).json()
+                          headers={"Authorization": f"Bearer {oracle_token(simulator, page)}"},
+                          timeout=10).json()
     return [float(row["value"]) for row in answer["data"][0]["values"]]
