@@ -15,10 +15,10 @@ test: test-fast
 	$(BIN)/mypy
 	$(MAKE) --no-print-directory test-e2e
 
-# The in-process tests: no process is started (tests/conftest.py refuses one); the few
-# in-process tests marked slow run with the end-to-end ones.
+# The in-process tests, on two pytest-xdist workers: no test starts a process (tests/conftest.py
+# refuses one); the few in-process tests marked slow run with the end-to-end ones.
 test-fast: $(VENV)/.installed-test
-	$(BIN)/pytest -m "not e2e and not slow"
+	$(BIN)/pytest -m "not e2e and not slow" -n 2
 
 # What the in-process tests cover of exporter/, per module (the simulator left out).
 coverage: $(VENV)/.installed-test

@@ -22,13 +22,19 @@ from exporter.simulator import Simulator
 Labels = frozenset[tuple[str, str]]
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    if config.option.markexpr.startswith("not e2e"):
-        # The fast set starts no process at all, not even from a module's fixture.
-        def refuse(*args: object, **kwargs: object) -> None:
-            raise AssertionError("the fast set (-m 'not e2e') starts no process")
+def _refuse_process(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the fast set (-m 'not e2e') starts no process")
 
-        subprocess.Popen._execute_child = refuse  # type: ignore[attr-defined]
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The fast set starts no process at all, not even from a module's fixture. Refused from
+    here, after collection, because pytest-xdist's controller starts its workers as processes
+    and a worker asks the platform (`uname -p`) while it sets up: both come before this."""
+    config = session.config
+    xdist_controller = bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+    if config.option.markexpr.startswith("not e2e") and not xdist_controller:
+        subprocess.Popen._execute_child = _refuse_process  # type: ignore[attr-defined]
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from exporter import cli
+from exporter import cli, listen_check
 from exporter.app import Exporter
 from exporter.config import (
     Config,
@@ -211,7 +211,11 @@ def test_unknown_flags_get_a_suggestion(args: list[str], message: str, capsys: p
 
 
 @pytest.fixture
-def taken_port() -> Iterator[int]:
+def taken_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """A port held by a socket that accepts connections and never answers. The probe for a
+    running exporter waits for an answer; a short wait keeps the test fast, and the message
+    is the same however long it waits."""
+    monkeypatch.setattr(listen_check, "PROBE_TIMEOUT_SECONDS", 0.1)
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))

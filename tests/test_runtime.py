@@ -173,6 +173,7 @@ class _Load:
             time.sleep(0.002)
 
 
+@pytest.mark.slow  # seconds of continuous load: it runs with the end-to-end set
 def test_fifty_reloads_under_scrapes_refreshes_and_token_checks(sim: Simulator) -> None:
     """Alternating two configs that share K1 and K2: every scrape succeeds and shows both
     (and the status page answers),
