@@ -10,12 +10,16 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
+
+from tests.conftest import free_port, stop_process, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS_DIR = ROOT / "prometheus"
@@ -189,3 +193,67 @@ metrics:
   - name: page_messages_paid_order_earnings
   - name: page_messages_with_business_outcomes
 """
+
+
+@dataclass
+class RunningPrometheus:
+    """A real Prometheus started by a test, and its HTTP API."""
+
+    process: subprocess.Popen[str]
+    url: str
+    log_path: Path
+
+    def logs(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def api(self, path: str, **params: str) -> Any:
+        body = requests.get(f"{self.url}/api/v1/{path}", params=params, timeout=30).json()
+        if body.get("status") != "success":
+            raise AssertionError(f"Prometheus answered {path} {params}: {body}")
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        data = self.api("query", query=expr)
+        result = data["result"]
+        if data["resultType"] == "scalar":
+            return [{"value": result}]
+        return list(result)
+
+    def at(self, expr: str, moment: float) -> list[dict[str, Any]]:
+        """An instant query at a past moment (unix seconds)."""
+        return list(self.api("query", query=expr, time=str(moment))["result"])
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+def launch_prometheus(config: dict[str, Any], workdir: Path, *, tsdb: Path | None = None,
+                      args: Sequence[str] = (), ready_within: float = 30) -> RunningPrometheus:
+    """Prometheus with this config (written to workdir/prometheus.yml) on a free loopback
+    port, its log in workdir/prometheus.log; returned once /-/ready answers 200."""
+    config_path = workdir / "prometheus.yml"
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    port = free_port()
+    log_path = workdir / "prometheus.log"
+    with log_path.open("w", encoding="utf-8") as log_file:
+        process = subprocess.Popen(
+            [require_tool("prometheus"), f"--config.file={config_path}",
+             f"--storage.tsdb.path={tsdb or workdir / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{port}", *args],
+            stdout=log_file, stderr=subprocess.STDOUT, text=True)
+    running = RunningPrometheus(process, f"http://127.0.0.1:{port}", log_path)
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"prometheus exited with {process.returncode}:\n{running.logs()}")
+        try:
+            return requests.get(f"{running.url}/-/ready", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    try:
+        wait_until(ready, ready_within, "Prometheus to be ready")
+    except BaseException:
+        running.stop()
+        raise
+    return running

@@ -12,11 +12,9 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
-import yaml
 
 from exporter import pacific_calendar
 from exporter.backfill.history_range import latest_backfillable_day
@@ -24,9 +22,7 @@ from exporter.simulator import Simulator
 from tests.conftest import (
     RunningExporter,
     exporter_env,
-    free_port,
     own_tokens,
-    stop_process,
     token_env,
     wait_until,
 )
@@ -34,10 +30,11 @@ from tests.monitoring import (
     DASHBOARD_METRICS,
     GRAFANA_DIR,
     JOB,
+    RunningPrometheus,
+    launch_prometheus,
     load_dashboard,
     panels,
     promtool,
-    require_tool,
     substitute,
 )
 
@@ -70,46 +67,13 @@ def simulator() -> Iterator[Simulator]:
     sim.stop()
 
 
-class Prometheus:
-    def __init__(self, process: subprocess.Popen[str], url: str, log: Path) -> None:
-        self.process, self.url, self.log = process, url, log
-
-    def api(self, path: str, **params: str) -> Any:
-        body = requests.get(f"{self.url}/api/v1/{path}", params=params, timeout=30).json()
-        if body.get("status") != "success":
-            raise AssertionError(f"Prometheus answered {path} {params}: {body}")
-        return body["data"]
-
-    def at(self, expr: str, moment: float) -> list[dict[str, Any]]:
-        return list(self.api("query", query=expr, time=str(moment))["result"])
-
-
-def start_prometheus(tmp_path: Path, tsdb: Path, target: str) -> Prometheus:
+def start_prometheus(tmp_path: Path, tsdb: Path, target: str) -> RunningPrometheus:
     """Prometheus on the backfilled blocks, keeping them (retention above the range), and
     scraping the live exporter as the shipped config does (job messenger-insights)."""
     config = {"global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
               "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [target]}]}]}
-    path = tmp_path / "prometheus.yml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    port = free_port()
-    log = tmp_path / "prometheus.log"
-    with log.open("w", encoding="utf-8") as out:
-        process = subprocess.Popen(
-            [require_tool("prometheus"), f"--config.file={path}", f"--storage.tsdb.path={tsdb}",
-             "--storage.tsdb.retention.time=90d", f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=out, stderr=subprocess.STDOUT, text=True)
-    prometheus = Prometheus(process, f"http://127.0.0.1:{port}", log)
-
-    def ready() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"prometheus exited:\n{log.read_text()}")
-        try:
-            return requests.get(f"{prometheus.url}/-/ready", timeout=2).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    wait_until(ready, 60, "Prometheus to be ready")
-    return prometheus
+    return launch_prometheus(config, tmp_path, tsdb=tsdb, args=("--storage.tsdb.retention.time=90d",),
+                             ready_within=60)
 
 
 def simulator_value(sim: Simulator, page_id: str, token: str, metric: str, day: dt.date) -> float:
@@ -162,10 +126,10 @@ def test_backfilled_blocks_answer_like_the_live_exporter(
         check_dashboard_over_the_range(prometheus)
         check_label_sets(prometheus, live)
     finally:
-        stop_process(prometheus.process)
+        prometheus.stop()
 
 
-def check_day_values(prometheus: Prometheus, sim: Simulator, tokens: dict[str, str]) -> None:
+def check_day_values(prometheus: RunningPrometheus, sim: Simulator, tokens: dict[str, str]) -> None:
     """At midday (Pacific) of past days, each Page shows the value of the day before: the
     latest complete day then, as a live exporter showed it."""
     last = latest_backfillable_day(time.time())
@@ -183,7 +147,7 @@ def check_day_values(prometheus: Prometheus, sim: Simulator, tokens: dict[str, s
     assert checked == 20
 
 
-def check_dashboard_over_the_range(prometheus: Prometheus) -> None:
+def check_dashboard_over_the_range(prometheus: RunningPrometheus) -> None:
     """Every overview query has data at every hour of the backfilled range."""
     last = latest_backfillable_day(time.time())
     start = pacific_calendar.day_end(last - dt.timedelta(days=DAYS - 2))
@@ -197,7 +161,7 @@ def check_dashboard_over_the_range(prometheus: Prometheus) -> None:
         assert seen == steps, f"{where}: no data at {len(steps - seen)} of {len(steps)} hours: {expr}"
 
 
-def check_label_sets(prometheus: Prometheus, live: RunningExporter) -> None:
+def check_label_sets(prometheus: RunningPrometheus, live: RunningExporter) -> None:
     """The series of each backfilled name carry the same label sets as the live scrapes:
     history and live data are one series each, and joins match once."""
     wait_until(lambda: bool(prometheus.at(f'up{{job="{JOB}"}} == 1', time.time())), 30,

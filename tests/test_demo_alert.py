@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,9 +33,17 @@ import requests
 import yaml
 
 from exporter.demo import DEMO_PAGES, DEMO_SPIKING_PAGE
-from tests.conftest import RunningExporter, free_port, wait_until
-from tests.monitoring import ALERTS, JOB, PROMETHEUS_DIR, RULES, alert_rules, promtool, require_tool
-from tests.test_prometheus_e2e import RunningPrometheus
+from tests.conftest import RunningExporter, wait_until
+from tests.monitoring import (
+    ALERTS,
+    JOB,
+    PROMETHEUS_DIR,
+    RULES,
+    RunningPrometheus,
+    alert_rules,
+    launch_prometheus,
+    promtool,
+)
 
 # Every test here starts processes (the exporter, Prometheus, promtool or Chromium).
 pytestmark = pytest.mark.e2e
@@ -84,27 +91,8 @@ def local_prometheus(tmp_path: Path) -> Iterator[Callable[[str], RunningPromethe
     started: list[RunningPrometheus] = []
 
     def start(target: str) -> RunningPrometheus:
-        config_path = tmp_path / "local.yml"
-        config_path.write_text(yaml.safe_dump(local_config_for(target)), encoding="utf-8")
-        port = free_port()
-        log_path = tmp_path / "prometheus.log"
-        with log_path.open("w", encoding="utf-8") as log_file:
-            process = subprocess.Popen(
-                [require_tool("prometheus"), f"--config.file={config_path}",
-                 f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
-                stdout=log_file, stderr=subprocess.STDOUT, text=True)
-        running = RunningPrometheus(process, f"http://127.0.0.1:{port}", log_path)
+        running = launch_prometheus(local_config_for(target), tmp_path)
         started.append(running)
-
-        def ready() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"prometheus exited with {process.returncode}:\n{running.logs()}")
-            try:
-                return requests.get(f"{running.url}/-/ready", timeout=2).status_code == 200
-            except requests.ConnectionError:
-                return False
-
-        wait_until(ready, 30, "Prometheus to be ready")
         return running
 
     yield start

@@ -12,25 +12,19 @@ their Page and for no other.
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
-import yaml
 
 from exporter.simulator import Scenario, Simulator
 from tests.conftest import (
     RunningExporter,
     Scrape,
     exporter_env,
-    free_port,
     own_tokens,
-    stop_process,
     token_env,
     wait_until,
 )
@@ -40,12 +34,13 @@ from tests.monitoring import (
     DASHBOARDS,
     JOB,
     RULES,
+    RunningPrometheus,
     alert_rules,
     grafana_regex_escape,
+    launch_prometheus,
     panel_queries,
     promtool,
     recording_rules,
-    require_tool,
     rules,
     substitute,
 )
@@ -131,67 +126,19 @@ def start_stack_exporter(simulator: Simulator,
         ready, timeout=30, what="every Page up, its token checked, and one API error counted")
 
 
-@dataclass
-class RunningPrometheus:
-    process: subprocess.Popen[str]
-    url: str
-    log_path: Path
-
-    def logs(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def api(self, path: str, **params: str) -> Any:
-        response = requests.get(f"{self.url}/api/v1/{path}", params=params, timeout=10)
-        body = response.json()
-        if body.get("status") != "success":
-            raise AssertionError(f"Prometheus answered {path} {params}: {body}")
-        return body["data"]
-
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        data = self.api("query", query=expr)
-        result = data["result"]
-        if data["resultType"] == "scalar":
-            return [{"value": result}]
-        return list(result)
-
-    def stop(self) -> None:
-        stop_process(self.process)
-
-
 @pytest.fixture
 def start_prometheus(tmp_path: Path) -> Iterator[Callable[[str], RunningPrometheus]]:
     """Start Prometheus scraping one target every second with the bundle's rules loaded."""
     started: list[RunningPrometheus] = []
 
     def start(target: str) -> RunningPrometheus:
-        binary = require_tool("prometheus")
         config = {
             "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(RULES), str(ALERTS)],
             "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [target]}]}],
         }
-        config_path = tmp_path / "prometheus.yml"
-        config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-        port = free_port()
-        log_path = tmp_path / "prometheus.log"
-        with log_path.open("w", encoding="utf-8") as log_file:
-            process = subprocess.Popen(
-                [binary, f"--config.file={config_path}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                 f"--web.listen-address=127.0.0.1:{port}", "--log.level=info"],
-                stdout=log_file, stderr=subprocess.STDOUT, text=True,
-            )
-        running = RunningPrometheus(process, f"http://127.0.0.1:{port}", log_path)
+        running = launch_prometheus(config, tmp_path, args=("--log.level=info",))
         started.append(running)
-
-        def ready() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"prometheus exited with {process.returncode}:\n{running.logs()}")
-            try:
-                return requests.get(f"{running.url}/-/ready", timeout=2).status_code == 200
-            except requests.ConnectionError:
-                return False
-
-        wait_until(ready, 30, "Prometheus to be ready")
         return running
 
     yield start
