@@ -17,8 +17,8 @@ import math
 import threading
 import time
 from array import array
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Protocol, runtime_checkable
 
@@ -76,6 +76,8 @@ class _Block:
     states: tuple[_PageState, ...]
     bodies: dict[str, _Body]
     gzipped: dict[str, bytes]  # filled when first needed; the block never changes otherwise
+    valid_until: float = math.inf  # when the first of its Pages' values goes stale
+    heads: tuple[tuple[FamilyHead, ...], ...] = ()  # its Pages' distinct families, first seen first
 
     def gzip_member(self, name: str) -> bytes:
         member = self.gzipped.get(name)
@@ -89,6 +91,11 @@ class _Layout:
     pages: tuple[str, ...]
     blocks: tuple[_Block, ...]
     order: tuple[FamilyHead, ...]  # every family of the Pages, in order of first appearance
+    index: Mapping[str, int] = field(default_factory=dict)  # each Page's position
+    version: int = -1  # of the store's snapshots it was built from
+    refresh: RefreshConfig | None = None
+    generation: int = -1  # of the scrubber's secrets
+    block_pages: int = 0
 
 
 class FamilySource(Protocol):
@@ -177,6 +184,8 @@ class StaticRenderer:
         self._layout = _Layout((), (), ())
         self._sources: dict[int, tuple[int, tuple[tuple[FamilyHead, bytes], ...]]] = {}
         self._headers: dict[tuple[FamilyHead, bool], tuple[bytes, bytes]] = {}  # header, its gzip
+        # The sources' pieces of lines compressed so far, by id: kept while a source returns the same piece.
+        self._members: dict[int, tuple[bytes, bytes]] = {}
         self.rendered_pages = 0  # Pages rendered by the last build
 
     def subscribe(self, listener: Callable[[], None]) -> None:
@@ -195,41 +204,56 @@ class StaticRenderer:
             self._assemble(layout, sources),
             self._gzip(layout, sources, openmetrics=False) if text_gzip else None,
             self._gzip(layout, sources, openmetrics=True) if openmetrics_gzip else None,
-            min((state.valid_until for block in layout.blocks for state in block.states), default=math.inf),
+            min((block.valid_until for block in layout.blocks), default=math.inf),
             versions,
         )
 
     def _next_layout(self, now: float, refresh: RefreshConfig) -> _Layout:
+        """The layout of the store's current snapshots: only the Pages whose snapshot
+        changed since the last build (or whose values went stale) are looked at, unless
+        Pages came or went, the refresh settings or the scrubber's secrets changed."""
         old = self._layout
-        snapshots = self.store.snapshots()
-        pages = tuple(snapshots)
-        same_pages = pages == old.pages
+        snapshots, version = self.store.view()
         generation = SCRUBBER.generation
-        states: list[_PageState] = []
-        fresh: dict[int, dict[str, bytes]] = {}
-        for position, snapshot in enumerate(snapshots.values()):
-            state = old.blocks[position // BLOCK_PAGES].states[position % BLOCK_PAGES] if same_pages else None
+        some = self._candidates(old, version, refresh, generation, now)
+        candidates: Sequence[int]
+        if some is None:
+            pages, size = tuple(snapshots), BLOCK_PAGES
+            same_pages = pages == old.pages and size == old.block_pages
+            index = old.index if same_pages else {page: n for n, page in enumerate(pages)}
+            candidates = range(len(pages))
+        else:
+            candidates = some
+            pages, size, same_pages, index = old.pages, old.block_pages, True, old.index
+        fresh: dict[int, tuple[_PageState, dict[str, bytes]]] = {}
+        for position in candidates:
+            snapshot = snapshots[pages[position]]
+            state = old.blocks[position // size].states[position % size] if same_pages else None
             if (state is None or state.snapshot is not snapshot or state.refresh != refresh
                     or state.generation != generation or now >= state.valid_until):
                 text = render_page(snapshot, refresh, now)
                 state = _PageState(snapshot, refresh, generation, text.valid_until, text.heads)
-                fresh[position] = dict(zip((head.name for head in text.heads), text.lines, strict=True))
-            states.append(state)
+                fresh[position] = (state, dict(zip((head.name for head in text.heads), text.lines, strict=True)))
         self.rendered_pages = len(fresh)
-        order = _family_order(states) if fresh or not same_pages else old.order
-        blocks = []
-        for number, start in enumerate(range(0, len(states), BLOCK_PAGES)):
-            block_states = tuple(states[start:start + BLOCK_PAGES])
-            changed = {p - start: fresh[p] for p in range(start, start + len(block_states)) if p in fresh}
-            previous = old.blocks[number] if same_pages else None
-            if previous is not None and not changed:
-                blocks.append(previous)
-                continue
-            bodies = {head.name: _splice(head, previous.bodies.get(head.name) if previous else None,
-                                         len(block_states), changed)
-                      for head in order}
-            blocks.append(_Block(block_states, {k: v for k, v in bodies.items() if v.lines}, {}))
-        return _Layout(pages, tuple(blocks), tuple(order))
+        blocks = _blocks(old.blocks if same_pages else (), len(pages), size, fresh)
+        return _Layout(pages, blocks, _family_order(blocks), index, version, refresh, generation, size)
+
+    def _candidates(
+        self, old: _Layout, version: int, refresh: RefreshConfig, generation: int, now: float
+    ) -> list[int] | None:
+        """Positions of the Pages that may need rendering again: those whose snapshot changed
+        since the last build and those of blocks with values gone stale. None: every Page."""
+        if old.refresh != refresh or old.generation != generation or old.block_pages != BLOCK_PAGES:
+            return None
+        changed = self.store.changed_since(old.version, version)
+        if changed is None or not changed <= old.index.keys():
+            return None
+        positions = {old.index[page] for page in changed}
+        size = old.block_pages
+        for number, block in enumerate(old.blocks):
+            if now >= block.valid_until:
+                positions.update(range(number * size, number * size + len(block.states)))
+        return sorted(positions)
 
     def _source_families(self) -> list[tuple[FamilyHead, bytes]]:
         families: list[tuple[FamilyHead, bytes]] = []
@@ -243,7 +267,16 @@ class StaticRenderer:
                 )
                 cached = self._sources[index] = (version, rendered)
             families += cached[1]
+        current = {id(lines) for _, lines in families}
+        self._members = {key: member for key, member in self._members.items() if key in current}
         return families
+
+    def _member(self, lines: bytes) -> bytes:
+        """A source's piece of lines as a gzip member, compressed once per piece."""
+        found = self._members.get(id(lines))
+        if found is None or found[0] is not lines:
+            found = self._members[id(lines)] = (lines, gzip.compress(lines, GZIP_LEVEL, mtime=0))
+        return found[1]
 
     def _pieces(
         self, layout: _Layout, sources: list[tuple[FamilyHead, bytes]]
@@ -273,8 +306,7 @@ class StaticRenderer:
         members: list[bytes] = []
         for head, pieces in self._pieces(layout, sources):
             members.append(self._header(head, openmetrics)[1])
-            members += (gzip.compress(p, GZIP_LEVEL, mtime=0) if isinstance(p, bytes) else p[0].gzip_member(p[1])
-                        for p in pieces)
+            members += (self._member(p) if isinstance(p, bytes) else p[0].gzip_member(p[1]) for p in pieces)
         return b"".join(members)
 
     def _header(self, head: FamilyHead, openmetrics: bool) -> tuple[bytes, bytes]:
@@ -287,16 +319,58 @@ class StaticRenderer:
         return found
 
 
-def _family_order(states: Sequence[_PageState]) -> list[FamilyHead]:
-    """Every family name in order of first appearance (prometheus_client's merge order)."""
-    order: dict[str, FamilyHead] = {}
-    seen: set[int] = set()
+def _blocks(
+    old: Sequence[_Block], count: int, size: int, fresh: dict[int, tuple[_PageState, dict[str, bytes]]]
+) -> tuple[_Block, ...]:
+    """The blocks of `count` Pages: the old ones where no Page is fresh (every Page is when
+    there are no old blocks), the others with the fresh Pages' lines spliced in."""
+    by_block: dict[int, dict[int, tuple[_PageState, dict[str, bytes]]]] = {}
+    for position, item in fresh.items():
+        by_block.setdefault(position // size, {})[position % size] = item
+    blocks = []
+    for number in range(-(-count // size)):
+        previous = old[number] if old else None
+        changed = by_block.get(number)
+        blocks.append(previous if previous is not None and not changed else _block(previous, changed or {}))
+    return tuple(blocks)
+
+
+def _block(previous: _Block | None, changed: dict[int, tuple[_PageState, dict[str, bytes]]]) -> _Block:
+    """A block with the changed Pages' lines spliced into the previous one's (without one,
+    every Page of the block is changed)."""
+    states: list[_PageState] = list(previous.states) if previous is not None else []
+    for offset in sorted(changed):  # every offset when there is no previous block: in order
+        if previous is not None:
+            states[offset] = changed[offset][0]
+        else:
+            states.append(changed[offset][0])
+    lines = {offset: item[1] for offset, item in changed.items()}
+    heads = _distinct_heads(states)
+    bodies = {head.name: _splice(head, previous.bodies.get(head.name) if previous else None, len(states), lines)
+              for head in _family_order_of(heads)}
+    return _Block(tuple(states), {k: v for k, v in bodies.items() if v.lines}, {},
+                  min((state.valid_until for state in states), default=math.inf), heads)
+
+
+def _distinct_heads(states: Sequence[_PageState]) -> tuple[tuple[FamilyHead, ...], ...]:
+    """The Pages' tuples of families, each once, in order of first appearance."""
+    seen: dict[int, tuple[FamilyHead, ...]] = {}
     for state in states:
-        if id(state.heads) not in seen:
-            seen.add(id(state.heads))
-            for head in state.heads:
-                order.setdefault(head.name, head)
+        seen.setdefault(id(state.heads), state.heads)
+    return tuple(seen.values())
+
+
+def _family_order_of(heads: Iterable[tuple[FamilyHead, ...]]) -> list[FamilyHead]:
+    order: dict[str, FamilyHead] = {}
+    for page_heads in heads:
+        for head in page_heads:
+            order.setdefault(head.name, head)
     return list(order.values())
+
+
+def _family_order(blocks: Sequence[_Block]) -> tuple[FamilyHead, ...]:
+    """Every family name in order of first appearance (prometheus_client's merge order)."""
+    return tuple(_family_order_of(heads for block in blocks for heads in block.heads))
 
 
 def _splice(head: FamilyHead, old: _Body | None, count: int, fresh: dict[int, dict[str, bytes]]) -> _Body:
@@ -407,6 +481,11 @@ class ExpositionCache:
                     self._rebuild()
             except Exception:
                 log.exception("rendering the cached part of /metrics failed")
-            # While changes keep coming, rebuild at most once a second, and spend at most
-            # a fifth of the time rebuilding when a build is expensive (many Pages).
-            self._stop.wait(max(MIN_REBUILD_SECONDS, 4 * self._last_build_seconds))
+            self._stop.wait(self._pause())
+
+    def _pause(self) -> float:
+        """Seconds to wait after a build before the next one.
+
+        While changes keep coming, rebuild at most once a second, and spend at most a fifth
+        of the time rebuilding when a build is expensive (many Pages)."""
+        return max(MIN_REBUILD_SECONDS, 4 * self._last_build_seconds)

@@ -8,6 +8,7 @@ half a refresh.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -15,6 +16,9 @@ from types import MappingProxyType
 from exporter.changes import Changes
 from exporter.config import MetricSpec, PageConfig
 from exporter.insights_response import MetricData
+
+# Changes remembered for changed_since(); a reader further behind passes over every Page.
+JOURNAL_LIMIT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +60,36 @@ class SnapshotStore:
         self._lock = threading.Lock()
         self._snapshots: Mapping[str, PageSnapshot] = MappingProxyType({})
         self.changes = Changes()
+        # (version, the Pages whose snapshot that change replaced; None: the set of Pages changed)
+        self._journal: deque[tuple[int, tuple[str, ...] | None]] = deque(maxlen=JOURNAL_LIMIT)
 
     def snapshots(self) -> Mapping[str, PageSnapshot]:
         """A consistent view: later swaps replace the mapping, never change this one."""
         return self._snapshots
+
+    def view(self) -> tuple[Mapping[str, PageSnapshot], int]:
+        """The current mapping and the version of the change that made it."""
+        with self._lock:
+            return self._snapshots, self.changes.version
+
+    def changed_since(self, since: int, until: int) -> set[str] | None:
+        """The Pages whose snapshot changes after version `since`, up to `until`, replaced;
+        None when Pages came or went meanwhile, or when the changes are too far back to tell."""
+        entries = []
+        with self._lock:
+            for entry in reversed(self._journal):
+                if entry[0] <= since:
+                    break
+                if entry[0] <= until:
+                    entries.append(entry)
+        if until - since != len(entries):
+            return None
+        changed: set[str] = set()
+        for _, page_ids in entries:
+            if page_ids is None:
+                return None
+            changed.update(page_ids)
+        return changed
 
     def get(self, page_id: str) -> PageSnapshot | None:
         return self._snapshots.get(page_id)
@@ -82,6 +112,7 @@ class SnapshotStore:
             updated.update((snapshot.page.id, snapshot) for snapshot in wanted)
             self._snapshots = MappingProxyType(updated)
             self.changes.changed()
+            self._journal.append((self.changes.version, tuple(snapshot.page.id for snapshot in wanted)))
 
     def keep_only(self, pages: tuple[PageConfig, ...], *, forget_rejections: bool = True) -> None:
         """Forget Pages no longer wanted; start the new ones empty.
@@ -99,6 +130,7 @@ class SnapshotStore:
                 for page in pages
             })
             self.changes.changed()
+            self._journal.append((self.changes.version, None))
 
 
 def _same_page(current: PageSnapshot, new: PageSnapshot) -> bool:

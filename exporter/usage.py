@@ -121,6 +121,13 @@ USAGE_RATIO_HELP = (
 )
 
 
+# Series per block of the usage ratios' text: a build joins again only the blocks with a
+# changed line. A block is split when it grows to twice this.
+USAGE_BLOCK = 512
+
+Key = tuple[str, str, str]  # source, id, kind
+
+
 class UsageBoard:
     """The latest usage figure per (source, id, kind): messenger_insights_api_usage_ratio.
 
@@ -132,14 +139,16 @@ class UsageBoard:
         self.changes = Changes()
         self.clock = clock
         self._lock = threading.Lock()
-        self._ratios: dict[tuple[str, str, str], float] = {}
+        self._ratios: dict[Key, float] = {}
         self._peak: UsagePeak | None = None
         # Each series' exposition line, made again only when its ratio changes: with a token
         # per Page every answer of a refresh round changes one, and /metrics is rebuilt
-        # about once a second meanwhile.
-        self._lines: dict[tuple[str, str, str], str] = {}
-        self._stale: set[tuple[str, str, str]] = set()
-        self._order: list[tuple[str, str, str]] = []  # every key, sorted: the lines' order
+        # meanwhile. The keys are kept sorted (the lines' order) in blocks, each block's
+        # text joined again only when one of its lines changed.
+        self._lines: dict[Key, str] = {}
+        self._stale: set[Key] = set()
+        self._blocks: list[list[Key]] = []  # every key, sorted, in consecutive blocks
+        self._texts: list[bytes | None] = []  # per block, its lines; None: to join again
         self._generation = -1  # of the scrubber's secrets the lines were scrubbed with
 
     def record(self, reports: list[UsageReport]) -> None:
@@ -150,7 +159,7 @@ class UsageBoard:
                     key = (report.source, report.scope_id, kind)
                     if self._ratios.get(key) != percent / 100:
                         if key not in self._ratios:
-                            bisect.insort(self._order, key)
+                            self._insert(key)
                         self._ratios[key] = percent / 100
                         self._stale.add(key)
                         changed = True
@@ -160,25 +169,52 @@ class UsageBoard:
         if changed:
             self.changes.changed()
 
+    def _insert(self, key: Key) -> None:
+        """A new key into its block, in sorted order; a block grown to twice USAGE_BLOCK is split."""
+        blocks = self._blocks
+        if not blocks:
+            blocks.append([])
+            self._texts.append(None)
+        number = min(bisect.bisect_left(blocks, key, key=lambda block: block[-1] if block else key),
+                     len(blocks) - 1)
+        block = blocks[number]
+        bisect.insort(block, key)
+        self._texts[number] = None
+        if len(block) >= 2 * USAGE_BLOCK:
+            blocks[number:number + 1] = [block[:USAGE_BLOCK], block[USAGE_BLOCK:]]
+            self._texts[number:number + 1] = [None, None]
+
+    def _block_of(self, key: Key) -> int:
+        return bisect.bisect_left(self._blocks, key, key=lambda block: block[-1])
+
     def peak(self) -> UsagePeak | None:
         """The high-water mark: the highest figure seen, where and when."""
         return self._peak
 
     def rendered(self) -> list[tuple[FamilyHead, bytes]]:
-        """The family as exposition text, what families() gives prometheus_client to write."""
+        """The family as exposition text, what families() gives prometheus_client to write:
+        one piece per block of series, in order (the pieces of a block without a changed
+        line are the same bytes objects as before)."""
         MEMO.forget_if_stale()
         label = MEMO.label
         with self._lock:
             if SCRUBBER.generation != self._generation:
                 self._generation = SCRUBBER.generation
                 self._stale = set(self._ratios)
+                self._texts = [None] * len(self._blocks)
             for key in self._stale:
                 source, scope_id, kind = key
                 self._lines[key] = (f'{USAGE_RATIO}{{id="{label(scope_id)}",kind="{label(kind)}",'
                                     f'source="{label(source)}"}} {go_float(self._ratios[key])}\n')
+                self._texts[self._block_of(key)] = None
             self._stale.clear()
-            text = "".join([self._lines[key] for key in self._order])
-        return [(FamilyHead(USAGE_RATIO, scrub(USAGE_RATIO_HELP)), text.encode("utf-8"))]
+            lines = self._lines
+            for number, text in enumerate(self._texts):
+                if text is None:
+                    self._texts[number] = "".join([lines[key] for key in self._blocks[number]]).encode("utf-8")
+            texts = [text for text in self._texts if text]
+        head = FamilyHead(USAGE_RATIO, scrub(USAGE_RATIO_HELP))
+        return [(head, text) for text in texts] or [(head, b"")]
 
     def families(self) -> list[Metric]:
         family = Metric(USAGE_RATIO, USAGE_RATIO_HELP, "gauge")

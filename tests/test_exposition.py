@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 
 import pytest
@@ -12,7 +13,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest as _openmetrics_latest
 
-from exporter import exposition
+from exporter import exposition, snapshots, usage
 from exporter.catalog import BREAKDOWN_LABELS
 from exporter.config import MetricSpec, PageConfig, RefreshConfig, TokenSource
 from exporter.exposition import ExpositionCache, StaticRenderer
@@ -208,6 +209,7 @@ def _render_rounds(rounds: list[list[str]], data: st.DataObject) -> None:
         store.put_many(drawn)
         if data.draw(st.booleans()):
             store.keep_only(tuple(s.page for s in store.snapshots().values() if s.page.id != "2"))
+        clock.now += data.draw(st.sampled_from([0.0, 0.0, 1000.0, 3000.0]))  # values go stale now and then
         assert built(renderer, openmetrics=False) == generate_latest(reference)
         assert built(renderer, openmetrics=True) + b"# EOF\n" == openmetrics_latest(reference)
         assert built(renderer, openmetrics=False, compress=True) == generate_latest(reference)
@@ -254,3 +256,115 @@ def test_cached_sources_render_as_prometheus_client_does() -> None:
     assert body(cache, openmetrics=False, compress=False) == generate_latest(reference)
     board.record([UsageReport("page", "9007", {"call_count": 99.0})])  # one line made again
     assert built(cache.renderer, openmetrics=False) == generate_latest(reference)
+
+
+def test_a_build_looks_only_at_the_pages_that_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build reads the snapshots swapped in since the last one, and those of a block whose
+    values went stale; after a reload (Pages come or go) every Page."""
+    monkeypatch.setattr(exposition, "BLOCK_PAGES", 2)
+    clock = Clock()
+    store = SnapshotStore()
+    store.keep_only(tuple(snapshot(str(n), 0.0).page for n in range(1, 8)))
+    store.put_many(snapshot(str(n), float(n)) for n in range(1, 8))
+    renderer = StaticRenderer(store, lambda: REFRESH, clock)
+    reference = CollectorRegistry()
+    reference.register(InsightsCollector(store, lambda: REFRESH, clock))
+    assert built(renderer, openmetrics=False) == generate_latest(reference)
+    read: list[str] = []
+    view = store.view
+    monkeypatch.setattr(store, "view", lambda: (Reading(view()[0], read), view()[1]))
+    store.put_many([snapshot("3", 30.0)])
+    store.put_many([snapshot("6", 60.0), snapshot("3", 31.0)])
+    assert built(renderer, openmetrics=False) == generate_latest(reference)
+    assert sorted(read) == ["3", "6"] and renderer.rendered_pages == 2
+    store.put_many([snapshot("5", 5.0, fetched_at=NOW - 2600)])  # stale in 100 s: Pages 5 and 6 are a block
+    built(renderer, openmetrics=False)
+    clock.now += 200
+    read.clear()
+    assert built(renderer, openmetrics=False) == generate_latest(reference)
+    assert sorted(read) == ["5", "6"] and renderer.rendered_pages == 1
+    store.keep_only(tuple(s.page for s in store.snapshots().values() if s.page.id != "1"))
+    read.clear()
+    assert built(renderer, openmetrics=False) == generate_latest(reference)
+    assert sorted(read) == [str(n) for n in range(2, 8)] and renderer.rendered_pages == 6
+
+
+class Reading(Mapping[str, PageSnapshot]):
+    """The store's snapshots, noting which Pages a build reads."""
+
+    def __init__(self, snapshots: Mapping[str, PageSnapshot], read: list[str]) -> None:
+        self.snapshots = snapshots
+        self.read = read
+
+    def __getitem__(self, page_id: str) -> PageSnapshot:
+        self.read.append(page_id)
+        return self.snapshots[page_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.snapshots)
+
+    def __len__(self) -> int:
+        return len(self.snapshots)
+
+
+def test_the_journal_of_changed_pages() -> None:
+    store = SnapshotStore()
+    first, second = snapshot("1", 1.0), snapshot("2", 2.0)
+    store.keep_only((first.page, second.page))
+    _, start = store.view()
+    store.put_many([first])
+    store.put_many([second, snapshot("1", 3.0)])
+    mapping, now = store.view()
+    assert mapping is store.snapshots() and now == start + 2
+    assert store.changed_since(start, now) == {"1", "2"}
+    assert store.changed_since(start + 1, now) == {"1", "2"}
+    assert store.changed_since(start, start + 1) == {"1"}
+    assert store.changed_since(now, now) == set()
+    assert store.changed_since(start - 1, now) is None  # Pages came or went: keep_only
+    store.keep_only((first.page,))
+    assert store.changed_since(now, now + 1) is None
+
+
+def test_the_journal_forgets_what_is_too_far_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(snapshots, "JOURNAL_LIMIT", 3)
+    store = SnapshotStore()
+    store.keep_only((snapshot("1", 1.0).page,))
+    _, start = store.view()
+    for value in range(4):
+        store.put_many([snapshot("1", float(value))])
+    assert store.changed_since(start, start + 4) is None
+    assert store.changed_since(start + 1, start + 4) == {"1"}
+
+
+@pytest.mark.slow  # generated examples: seconds
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(st.tuples(st.sampled_from(["page", "business_use_case", "app"]),
+                                   st.text("0123456789ab", max_size=3), st.integers(0, 100)),
+                         min_size=1, max_size=12), min_size=1, max_size=6))
+def test_usage_ratios_render_as_prometheus_client_does(rounds: list[list[tuple[str, str, int]]]) -> None:
+    """Ratios recorded in any order, blocks of 2 series split as they grow: every build
+    equals prometheus_client's rendering, in text and gzip."""
+    blocks = usage.USAGE_BLOCK
+    usage.USAGE_BLOCK = 2
+    try:
+        board = UsageBoard()
+        renderer = StaticRenderer(SnapshotStore(), lambda: REFRESH, Clock(), sources=(board,))
+        reference = CollectorRegistry()
+        reference.register(Families(board))
+        for reports in rounds:
+            board.record([UsageReport(source, scope, {"call_count": percent}) for source, scope, percent in reports])
+            assert built(renderer, openmetrics=False) == generate_latest(reference)
+            assert built(renderer, openmetrics=False, compress=True) == generate_latest(reference)
+    finally:
+        usage.USAGE_BLOCK = blocks
+
+
+def test_a_usage_build_joins_only_the_blocks_with_a_changed_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(usage, "USAGE_BLOCK", 4)
+    board = UsageBoard()
+    board.record([UsageReport("page", f"{n:03d}", {"call_count": 1.0}) for n in range(40)])
+    before = [piece for _, piece in board.rendered()]
+    board.record([UsageReport("page", "017", {"call_count": 2.0})])
+    after = [piece for _, piece in board.rendered()]
+    assert len(after) == len(before) > 5
+    assert [a is b for a, b in zip(before, after, strict=True)].count(False) == 1
