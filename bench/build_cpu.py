@@ -148,7 +148,9 @@ def main(argv: list[str] | None = None) -> None:
     setup: Callable[[], World] = lambda: world(args.pages, start=args.start, gzip=args.gzip)  # noqa: E731
     built = setup()
     result = play_round(built, batch=args.batch, seconds=args.round_seconds, arrival=args.arrival)
-    print(json.dumps({**vars(args), **result}))
+    bodies = built.cache._bodies
+    gzipped = bodies.text_gzip if bodies is not None else None
+    print(json.dumps({**vars(args), **result, "gzip_bytes": len(gzipped) if gzipped is not None else None}))
 
 
 if __name__ == "__main__":

@@ -44,8 +44,11 @@ GZIP_LEVEL = 6
 FORMAT_INTEREST_SECONDS = 600.0
 
 
-# Pages per block: a build copies only the blocks with a changed Page, and gzips only those.
+# Pages per block: a build copies only the blocks with a changed Page.
 BLOCK_PAGES = 512
+# Pages per gzip member of a family's lines: a build compresses only the runs with a changed
+# Page. Smaller runs compress worse (deflate starts over at each member).
+GZIP_PAGES = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +78,28 @@ class _Block:
 
     states: tuple[_PageState, ...]
     bodies: dict[str, _Body]
-    gzipped: dict[str, bytes]  # filled when first needed; the block never changes otherwise
+    # (family, first Page, Pages) -> gzip member of those Pages' lines: filled when first
+    # needed, carried over to the next version of the block where none of its Pages changed.
+    gzipped: dict[tuple[str, int, int], bytes]
     valid_until: float = math.inf  # when the first of its Pages' values goes stale
     heads: tuple[tuple[FamilyHead, ...], ...] = ()  # its Pages' distinct families, first seen first
 
-    def gzip_member(self, name: str) -> bytes:
-        member = self.gzipped.get(name)
-        if member is None:
-            member = self.gzipped[name] = gzip.compress(self.bodies[name].lines, GZIP_LEVEL, mtime=0)
-        return member
+    def gzip_members(self, name: str) -> list[bytes]:
+        """The family's lines as gzip members of GZIP_PAGES Pages each (empty runs left out)."""
+        body = self.bodies[name]
+        lines = memoryview(body.lines)
+        members = []
+        offset = 0
+        for start in range(0, len(body.lengths), GZIP_PAGES):
+            size = sum(body.lengths[start:start + GZIP_PAGES])
+            if size:
+                key = (name, start, GZIP_PAGES)
+                member = self.gzipped.get(key)
+                if member is None:
+                    member = self.gzipped[key] = gzip.compress(lines[offset:offset + size], GZIP_LEVEL, mtime=0)
+                members.append(member)
+            offset += size
+        return members
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +322,11 @@ class StaticRenderer:
         members: list[bytes] = []
         for head, pieces in self._pieces(layout, sources):
             members.append(self._header(head, openmetrics)[1])
-            members += (self._member(p) if isinstance(p, bytes) else p[0].gzip_member(p[1]) for p in pieces)
+            for piece in pieces:
+                if isinstance(piece, bytes):
+                    members.append(self._member(piece))
+                else:
+                    members += piece[0].gzip_members(piece[1])
         return b"".join(members)
 
     def _header(self, head: FamilyHead, openmetrics: bool) -> tuple[bytes, bytes]:
@@ -348,7 +368,10 @@ def _block(previous: _Block | None, changed: dict[int, tuple[_PageState, dict[st
     heads = _distinct_heads(states)
     bodies = {head.name: _splice(head, previous.bodies.get(head.name) if previous else None, len(states), lines)
               for head in _family_order_of(heads)}
-    return _Block(tuple(states), {k: v for k, v in bodies.items() if v.lines}, {},
+    runs = {offset - offset % GZIP_PAGES for offset in changed}  # the first Page of each changed run
+    kept = {key: member for key, member in previous.gzipped.items()
+            if key[2] == GZIP_PAGES and key[1] not in runs} if previous is not None else {}
+    return _Block(tuple(states), {k: v for k, v in bodies.items() if v.lines}, kept,
                   min((state.valid_until for state in states), default=math.inf), heads)
 
 

@@ -17,8 +17,10 @@ from exporter.changes import Changes
 from exporter.config import MetricSpec, PageConfig
 from exporter.insights_response import MetricData
 
-# Changes remembered for changed_since(); a reader further behind passes over every Page.
+# Changes remembered for changed_since(), and Pages named in them at most (beyond twice the
+# Pages): a reader further behind passes over every Page.
 JOURNAL_LIMIT = 4096
+JOURNAL_PAGES = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +63,8 @@ class SnapshotStore:
         self._snapshots: Mapping[str, PageSnapshot] = MappingProxyType({})
         self.changes = Changes()
         # (version, the Pages whose snapshot that change replaced; None: the set of Pages changed)
-        self._journal: deque[tuple[int, tuple[str, ...] | None]] = deque(maxlen=JOURNAL_LIMIT)
+        self._journal: deque[tuple[int, tuple[str, ...] | None]] = deque()
+        self._journal_pages = 0  # Pages named in the journal
 
     def snapshots(self) -> Mapping[str, PageSnapshot]:
         """A consistent view: later swaps replace the mapping, never change this one."""
@@ -112,7 +115,7 @@ class SnapshotStore:
             updated.update((snapshot.page.id, snapshot) for snapshot in wanted)
             self._snapshots = MappingProxyType(updated)
             self.changes.changed()
-            self._journal.append((self.changes.version, tuple(snapshot.page.id for snapshot in wanted)))
+            self._note(tuple(snapshot.page.id for snapshot in wanted))
 
     def keep_only(self, pages: tuple[PageConfig, ...], *, forget_rejections: bool = True) -> None:
         """Forget Pages no longer wanted; start the new ones empty.
@@ -130,7 +133,15 @@ class SnapshotStore:
                 for page in pages
             })
             self.changes.changed()
-            self._journal.append((self.changes.version, None))
+            self._note(None)
+
+    def _note(self, page_ids: tuple[str, ...] | None) -> None:
+        """Journal the change just made (under the lock), forgetting the oldest beyond the limits."""
+        self._journal.append((self.changes.version, page_ids))
+        self._journal_pages += len(page_ids or ())
+        limit = max(JOURNAL_PAGES, 2 * len(self._snapshots))
+        while len(self._journal) > JOURNAL_LIMIT or (self._journal_pages > limit and len(self._journal) > 1):
+            self._journal_pages -= len(self._journal.popleft()[1] or ())
 
 
 def _same_page(current: PageSnapshot, new: PageSnapshot) -> bool:

@@ -184,13 +184,13 @@ def page_snapshot(draw: st.DrawFn, page_id: str, configs: dict[str, PageConfig])
 def test_any_snapshots_render_as_prometheus_client_does(rounds: list[list[str]], data: st.DataObject) -> None:
     """Each round swaps in new snapshots for some Pages; every build equals a full render.
 
-    Blocks of 2 Pages, so that changed and unchanged blocks meet."""
-    blocks = exposition.BLOCK_PAGES
-    exposition.BLOCK_PAGES = 2
+    Blocks of 2 Pages, so that changed and unchanged blocks meet; a gzip member per Page."""
+    blocks, members = exposition.BLOCK_PAGES, exposition.GZIP_PAGES
+    exposition.BLOCK_PAGES, exposition.GZIP_PAGES = 2, 1
     try:
         _render_rounds(rounds, data)
     finally:
-        exposition.BLOCK_PAGES = blocks
+        exposition.BLOCK_PAGES, exposition.GZIP_PAGES = blocks, members
 
 
 def _render_rounds(rounds: list[list[str]], data: st.DataObject) -> None:
@@ -217,6 +217,7 @@ def _render_rounds(rounds: list[list[str]], data: st.DataObject) -> None:
 
 def test_a_change_in_one_block_keeps_the_pages_around_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(exposition, "BLOCK_PAGES", 2)
+    monkeypatch.setattr(exposition, "GZIP_PAGES", 1)
     clock = Clock()
     store = SnapshotStore()
     store.keep_only(tuple(snapshot(str(n), 0.0).page for n in range(1, 6)))
@@ -334,6 +335,10 @@ def test_the_journal_forgets_what_is_too_far_back(monkeypatch: pytest.MonkeyPatc
         store.put_many([snapshot("1", float(value))])
     assert store.changed_since(start, start + 4) is None
     assert store.changed_since(start + 1, start + 4) == {"1"}
+    monkeypatch.setattr(snapshots, "JOURNAL_PAGES", 2)  # and Pages named: at most twice the Pages
+    store.put_many([snapshot("1", 9.0)])
+    assert store.changed_since(start + 3, start + 5) == {"1"}
+    assert store.changed_since(start + 2, start + 5) is None
 
 
 @pytest.mark.slow  # generated examples: seconds
