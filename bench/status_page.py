@@ -23,7 +23,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from exporter.app import Exporter
-from exporter.config import Config, GraphApiConfig, PageConfig, RefreshConfig, TokenSource
+from exporter.config import (
+    Config,
+    GraphApiConfig,
+    MetricSpec,
+    PageConfig,
+    RefreshConfig,
+    TokenSource,
+)
 from exporter.http_server import Endpoint, HttpServer
 from exporter.redact import Secret, register_secret
 from exporter.runtime import Settings
@@ -42,8 +49,9 @@ CASES = (
 )
 
 
-def build_exporter(pages: int, now: float) -> tuple[Exporter, DueTimes]:
-    configs = tuple(PageConfig(str(10**14 + i), f"Page {i:05d}", TokenSource(env="T"), ())
+def build_exporter(pages: int, now: float, metrics: tuple[MetricSpec, ...] = ()) -> tuple[Exporter, DueTimes]:
+    """The exporter, its Pages configured with `metrics` (their snapshots have no values)."""
+    configs = tuple(PageConfig(str(10**14 + i), f"Page {i:05d}", TokenSource(env="T"), metrics)
                     for i in range(pages))
     tokens = {}
     for page in configs:

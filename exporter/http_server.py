@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
 import socket
 import ssl
+import struct
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 ROUTES = ("/", "/status.json", "/metrics", "/-/healthy", "/-/ready", "/-/reload")
 REQUEST_TIMEOUT_SECONDS = 30
 TLS_HANDSHAKE_TIMEOUT_SECONDS = 10
+_IOV_MAX = 1024  # buffers one sendmsg takes (Linux, the BSDs)
 
 
 class ListenAddressError(ValueError):
@@ -151,9 +155,10 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
     timeout = REQUEST_TIMEOUT_SECONDS
-    # Headers and body go out in separate writes; without this, Nagle holds the body of a
-    # keep-alive scrape for the client's delayed ACK (about 40 ms).
+    # Over TLS headers and body go out in separate writes; without this, Nagle holds the
+    # body of a keep-alive scrape for the client's delayed ACK (about 40 ms).
     disable_nagle_algorithm = True
+    _headers_buffer: list[bytes]  # BaseHTTPRequestHandler's: the status line and headers so far
     server_version = f"messenger-insights-exporter/{__version__}"
 
     def version_string(self) -> str:
@@ -273,13 +278,67 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(sum(len(c) for c in chunks)))
         for name, value in (extra or {}).items():
             self.send_header(name, value)
-        self.end_headers()
-        if not getattr(self, "_head", False):
-            for chunk in chunks:
-                self.wfile.write(chunk)
+        # The headers go out with the body: one write, not two (no Nagle wait either).
+        self._headers_buffer.append(b"\r\n")
+        answer = [b"".join(self._headers_buffer), *([] if getattr(self, "_head", False) else chunks)]
+        self._headers_buffer = []
+        try:
+            self._write(answer)
+        except (ConnectionError, TimeoutError) as exc:
+            # The client went away or stopped reading: nothing to answer it, nothing to fix here.
+            log.debug("answer not sent: %s", exc.__class__.__name__)
+            self.close_connection = True
+
+    def _write(self, buffers: list[bytes]) -> None:
+        connection = self.connection
+        if isinstance(connection, ssl.SSLSocket):
+            for buffer in buffers:
+                self.wfile.write(buffer)
+            return
+        send_all(connection, buffers, REQUEST_TIMEOUT_SECONDS)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug(scrub(format % args))
+
+
+def send_all(connection: socket.socket, buffers: Sequence[bytes], timeout: float) -> None:
+    """Send the buffers in order, all within `timeout` seconds, or raise TimeoutError.
+
+    With a Python timeout set, socket.sendall polls and sends what fits in the socket
+    buffer, taking the GIL back after each piece; with many clients each of those waits
+    for the GIL can last a switch interval (5 ms), the tail of /metrics under load. In
+    blocking mode one sendmsg queues a whole 5 MB body with the GIL released once, and the
+    kernel's send timeout (SO_SNDTIMEO, set to what is left of `timeout` before each call)
+    still ends it for a client that stops reading. The connection's Python timeout, for
+    reading the next request, is back when this returns.
+    """
+    deadline = time.monotonic() + timeout
+    views = [memoryview(buffer) for buffer in buffers if buffer]
+    previous = connection.gettimeout()
+    connection.settimeout(None)
+    try:
+        while views:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the client did not take the answer in time")
+            seconds = math.ceil(left * 1e6) / 1e6
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
+                                  struct.pack("@ll", int(seconds), round(seconds % 1 * 1e6)))
+            try:
+                sent = connection.sendmsg(views[:_IOV_MAX])
+            except BlockingIOError:  # SO_SNDTIMEO passed with nothing sent
+                continue
+            views = _drop_sent(views, sent)
+    finally:
+        connection.settimeout(previous)
+
+
+def _drop_sent(views: list[memoryview], sent: int) -> list[memoryview]:
+    while views and sent >= len(views[0]):
+        sent -= len(views.pop(0))
+    if sent:
+        views[0] = views[0][sent:]
+    return views
 
 
 def _accepts_gzip(header: str) -> bool:
