@@ -12,10 +12,12 @@ in request order; `null` means that operation timed out.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from exporter.insights_response import ResponseError
 from exporter.redact import Secret
@@ -49,6 +51,69 @@ def batch_form(
     return form
 
 
+def batch_body(
+    operations: Sequence[tuple[str, dict[str, str], Secret]],
+    proof: Callable[[Secret], str | None],
+) -> bytes:
+    """`urlencode(batch_form(operations, proof))`, byte for byte, for the POST body.
+
+    Url-encoding the `batch` field character by character cost more than all the rest of
+    sending a batch (about 25 µs per operation, and as much again for each relative_url).
+    Both encodings work per character, so the body is joined from encoded pieces instead:
+    the operations of a round share their parameters but for the token, so a parameter set
+    is encoded once, and text without a character to encode (Page ids, most tokens, hex
+    proofs) is taken as it is.
+    """
+    quoted_ops = [
+        _OPERATION_HEAD + _in_batch(path + "?") + _in_batch_query(tuple(params.items()))
+        + _in_batch(("&" if params else "") + form_encode(_credentials(token, proof).items()))
+        + _OPERATION_TAIL
+        for path, params, token in operations
+    ]
+    top_token = operations[0][2]
+    fields = [f"access_token={form_quote(top_token.reveal())}",
+              f"batch=%5B{'%2C'.join(quoted_ops)}%5D", "include_headers=true"]
+    if (top_proof := proof(top_token)) is not None:
+        fields.append(f"appsecret_proof={form_quote(top_proof)}")
+    return "&".join(fields).encode("ascii")
+
+
+# What a form value keeps as it is: quote_plus(value, safe="") leaves these alone.
+_FORM_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def form_quote(text: str) -> str:
+    """A form key or value as urlencode encodes it (quote_plus with nothing else safe)."""
+    return text if _FORM_SAFE.fullmatch(text) else quote_plus(text, safe="")
+
+
+def form_encode(fields: Iterable[tuple[str, str]]) -> str:
+    """urlencode(fields): `key=value` pairs joined by `&`, each side form-quoted."""
+    return "&".join(f"{form_quote(key)}={form_quote(value)}" for key, value in fields)
+
+
+def _in_batch(text: str) -> str:
+    """Text inside a JSON string of the `batch` field, as that field is form-encoded."""
+    if _URL_TEXT.fullmatch(text):  # what a relative_url is made of: JSON leaves it alone
+        for char, code in _URL_CODES:
+            text = text.replace(char, code)
+        return text
+    return form_quote(json.dumps(text)[1:-1])
+
+
+_URL_TEXT = re.compile(r"[A-Za-z0-9_.~/?&=%+,:-]*")
+_URL_CODES = (("%", "%25"), *((char, f"%{ord(char):02X}") for char in "/?&=+,:"))
+
+
+@lru_cache(maxsize=256)
+def _in_batch_query(items: tuple[tuple[str, str], ...]) -> str:
+    return _in_batch(form_encode(items))
+
+
+_OPERATION_HEAD = form_quote('{"method":"GET","relative_url":"')
+_OPERATION_TAIL = form_quote('"}')
+
+
 def debug_token_form(input_token: Secret, app_token: Secret, proof: str | None) -> dict[str, str]:
     """/debug_token as a one-operation batch, so the Page token travels in the POST body:
     the endpoint takes it only as the `input_token` parameter, which would otherwise be in
@@ -68,7 +133,7 @@ def relative_url(path: str, params: dict[str, str]) -> str:
 
     It holds tokens: it belongs in the POST body only, never in a log line (the scrubber
     removes relative_url values wherever they appear)."""
-    return f"{path}?{urlencode(params)}"
+    return f"{path}?{form_encode(params.items())}"
 
 
 def _credentials(token: Secret, proof: Callable[[Secret], str | None]) -> dict[str, str]:

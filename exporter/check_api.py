@@ -40,6 +40,7 @@ from exporter.config import MetricSpec, PageConfig
 from exporter.discovery import DiscoveryError, discover
 from exporter.governor import RateLimitGovernor
 from exporter.graph_client import (
+    Form,
     GraphClient,
     GraphError,
     Operation,
@@ -66,7 +67,7 @@ class _CheckClient(GraphClient):
     answered_version: str | None = None
 
     def _fetch(self, method: str, url: str, *, params: dict[str, str] | None = None,
-               form: dict[str, str] | None = None,
+               form: Form | None = None,
                headers: dict[str, str] | None = None) -> tuple[bytes, int, dict[str, str]]:
         body, status, answer_headers = super()._fetch(method, url, params=params, form=form,
                                                       headers=headers)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 import random
 import threading
 import time
@@ -27,7 +28,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from exporter import __version__
-from exporter.batch import batch_form, debug_token_form, parse_batch_answer
+from exporter.batch import batch_body, debug_token_form, parse_batch_answer
 from exporter.config import GraphApiConfig, Window
 from exporter.governor import RateLimitGovernor
 from exporter.insights_response import MetricData, ResponseError, decode_json, parse_insights
@@ -140,6 +141,7 @@ class ClientClosedError(GraphError):
 
 
 Operation = tuple[InsightsQuery, Secret]
+Form = dict[str, str] | bytes  # POST fields, or their url-encoded body
 OperationResult = dict[str, MetricData] | GraphError
 
 
@@ -291,7 +293,7 @@ class GraphClient:
         return self._parse(query, document)
 
     def _batch(self, operations: Sequence[Operation], now: float) -> list[OperationResult]:
-        form = batch_form(
+        form = batch_body(
             [(f"{query.page_id}/insights", query.params(now), token) for query, token in operations],
             self._proof,
         )
@@ -404,7 +406,7 @@ class GraphClient:
         url: str,
         *,
         params: dict[str, str] | None = None,
-        form: dict[str, str] | None = None,
+        form: Form | None = None,
         headers: dict[str, str] | None = None,
     ) -> tuple[bytes, int, dict[str, str]]:
         """Status, headers and body, read within the timeout and the size limit."""
@@ -417,9 +419,11 @@ class GraphClient:
         url: str,
         *,
         params: dict[str, str] | None = None,
-        form: dict[str, str] | None = None,
+        form: Form | None = None,
         headers: dict[str, str] | None = None,
     ) -> tuple[bytes, int, dict[str, str]]:
+        if isinstance(form, bytes):  # already url-encoded (batch_body)
+            headers = {**(headers or {}), "Content-Type": "application/x-www-form-urlencoded"}
         deadline = time.monotonic() + self.api.timeout
         try:
             with self._session().request(
@@ -459,6 +463,14 @@ class GraphClient:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
+            # With trust_env, requests reads the environment's proxies and looks for a
+            # ~/.netrc on every request (a tenth of a batch's cost), and a netrc entry for
+            # the API's host would replace the Bearer header. Proxies (NO_PROXY included)
+            # and a CA bundle are read from the environment here, once per session.
+            session.trust_env = False
+            session.proxies.update(requests.utils.get_environ_proxies(self.api.base_url))
+            if bundle := os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE"):
+                session.verify = bundle
             session.headers["User-Agent"] = f"messenger-insights-exporter/{__version__}"
             adapter = HTTPAdapter(pool_connections=1, pool_maxsize=2, max_retries=0)
             session.mount("http://", adapter)

@@ -215,7 +215,8 @@ def _body_token_form(operations: Sequence[tuple[str, dict[str, str], Secret]],
 def test_a_batch_that_does_not_authenticate_as_each_page_fails_every_page(
     tmp_path: Path, simulator: Simulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("exporter.graph_client.batch_form", _body_token_form)
+    monkeypatch.setattr("exporter.graph_client.batch_body",
+                        lambda operations, proof: urlencode(_body_token_form(operations, proof)).encode())
     run = check_api(tmp_path, simulator.url, monkeypatch, capsys)
     assert run.code == 1, run.out
     # Bluebird's operations ran with Acme's token, and Acme's, asked again behind Bluebird's

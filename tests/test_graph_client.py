@@ -228,3 +228,21 @@ def test_close_cuts_a_backoff_short(sim: Simulator, monkeypatch: pytest.MonkeyPa
     thread.join(timeout=5)
     assert not thread.is_alive(), "the 30 s backoff was cut short"
     assert isinstance(outcome[0], GraphError) and sim.request_count(PAGES[0]) == 1
+
+
+def test_proxies_and_no_proxy_come_from_the_environment(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A proxy that refuses connections: the API is reached through it, or not at all.
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    (result,) = client_for(sim, retries=0).run([operation(PAGES[0])])
+    assert isinstance(result, GraphError) and result.code == "network"
+    assert sim.request_count() == 0
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    (result,) = client_for(sim, retries=0).run([operation(PAGES[0])])
+    assert isinstance(result, dict)
+
+
+def test_a_ca_bundle_from_the_environment_is_used(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    assert client_for(sim)._session().verify == "/etc/ssl/certs/ca-certificates.crt"
