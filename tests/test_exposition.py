@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 
@@ -133,8 +134,10 @@ def test_unchanged_pages_are_not_rendered_again() -> None:
 
 
 VALUES = st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from(
-    [0.0, -0.0, 1e6, 999999.9, 1234567.0, -1234567.0, 1e16, 1e-05, 1764580000.123, 0.1])
-LABEL_TEXT = st.text(max_size=8) | st.sampled_from(["messenger", 'a"b', "back\\slash", "new\nline", "{0}", "Ünï"])
+    [0.0, -0.0, 1e6, 999999.9, 1234567.0, -1234567.0, 1e16, 1e-05, 1764580000.123, 0.1,
+     math.nan, math.inf, -math.inf])
+LABEL_TEXT = st.text(max_size=8) | st.sampled_from(
+    ["messenger", 'a"b', "back\\slash", "new\nline", "{0}", "}{1", "nul\x00", "Ünï"])
 SPECS = (
     MetricSpec("page_messages_sent", breakdowns=("messaging_channel",)),
     MetricSpec("recurring_notifications_tokens", period="total_over_range",
