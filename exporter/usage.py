@@ -8,11 +8,13 @@ Values are percent of the quota; estimated_time_to_regain_access is in minutes.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from prometheus_client.core import Metric
@@ -66,15 +68,14 @@ def parse_usage_headers(headers: Mapping[str, str], page_id: str) -> list[UsageR
 
 
 def parse_usage_header(source: str, raw: str, page_id: str) -> list[UsageReport]:
+    if source != "business_use_case":
+        figures, regain = _one_object(raw)
+        scope = "" if source == "app" else page_id
+        return [UsageReport(source, scope, figures, regain)] if figures or regain else []
     try:
         document = decode_json(raw)
     except ResponseError:
         return []
-    if source != "business_use_case":
-        figures = _figures(document)
-        scope = "" if source == "app" else page_id
-        regain = _regain(document)
-        return [UsageReport(source, scope, figures, regain)] if figures or regain else []
     if not isinstance(document, dict):
         return []
     reports = []
@@ -90,6 +91,17 @@ def parse_usage_header(source: str, raw: str, page_id: str) -> list[UsageReport]
         if merged or regain:
             reports.append(UsageReport(source, str(scope_id), merged, regain))
     return reports
+
+
+@functools.lru_cache(maxsize=1024)
+def _one_object(raw: str) -> tuple[Mapping[str, float], float]:
+    """The figures and regain time of an x-app-usage or x-page-usage value. Remembered: the
+    same few values come with most answers (the API's usage moves in whole percents)."""
+    try:
+        document = decode_json(raw)
+    except ResponseError:
+        return {}, 0.0
+    return MappingProxyType(_figures(document)), _regain(document)
 
 
 def _figures(entry: Any) -> dict[str, float]:
