@@ -195,6 +195,9 @@ def write_token_files(token_dir: Path, pages: int) -> dict[str, str]:
 def exporter_env() -> dict[str, str]:
     env = dict(os.environ)
     env[TOKEN_ENV] = TOKEN
+    # An installed exporter (pip, the Docker image) runs from compiled bytecode; with this
+    # set, every start would compile its modules again (0.35 s of CPU per start here).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
 
