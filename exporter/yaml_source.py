@@ -139,6 +139,10 @@ class _Walker:
         except (ValueError, TypeError, OverflowError) as exc:
             line = node.start_mark.line + 1
             raise YamlSourceError(f"{self.source}:{line}: invalid value: {exc}") from None
+        except AttributeError:  # PyYAML's !!timestamp on text that is not one
+            line = node.start_mark.line + 1
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise YamlSourceError(f"{self.source}:{line}: invalid value: {node.value!r} is not a {tag}") from None
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
         result: dict[Any, Any] = {}

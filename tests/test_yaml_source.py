@@ -88,7 +88,7 @@ FRAGMENTS = ["pages:", "  - id: 1", "    name: x", "metrics:", "  - page_message
              "  - {name: a, help: b}", "refresh: {interval: 1m}", "&a [*a]", "*b", "? [1]", ": x",
              "\t", "- !!binary AA", "---", "%YAML 1.1", "'", "{", "a:\tb", "{a:b}", "[a?b]", "k: |#",
              "k: !", "x: 'it''s'", "...", "#c", "k: |", "  lit", "a: &x 1", "<<: *x", "a: b: c",
-             "z: @x", "- -", "k: v#c", "k:", "k: 2001-12-14", "k: 0x1F", "k: 1:20", "k: -", "  - x",
+             "z: @x", "- -", "k: v#c", "k:", "k: 2001-12-14", "k: !!timestamp x", "k: 0x1F", "k: 1:20", "k: -", "  - x",
              "    - y", "k: [a,", "b]", "\ufeffk: v", "k: 'é\u2028x'", "1: 2", "k: ~"]
 
 
@@ -98,3 +98,11 @@ FRAGMENTS = ["pages:", "  - id: 1", "    name: x", "metrics:", "  - page_message
 def test_any_fragments_read_alike(lines: list[str]) -> None:
     text = "\n".join(lines)
     assert outcome(text) == by_pyyaml(text)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("k: !!timestamp nonsense\n", "c.yaml:1: invalid value: 'nonsense' is not a !!timestamp"),
+    ("k: !!timestamp 2001-13-45\n", "c.yaml:1: invalid value: month must be in 1..12"),
+])
+def test_a_bad_explicit_scalar_is_refused_with_its_line(text: str, message: str) -> None:
+    assert outcome(text) == ("refused", message, None) == by_pyyaml(text)
