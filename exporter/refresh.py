@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from types import MappingProxyType
+from typing import Any
 
 from exporter.config import MetricSpec, PageConfig, RefreshConfig
 from exporter.credentials import token_renewal
@@ -30,24 +31,36 @@ log = logging.getLogger(__name__)
 REJECTION_MEMORY_SECONDS = 24 * 3600
 
 
-def group_specs(specs: tuple[MetricSpec, ...]) -> list[tuple[MetricSpec, ...]]:
+# Remembered by the id of the tuple of specs or group (Pages share their config's), which
+# is kept with what is remembered, so the id stays its own; beyond the limit they start over.
+_GROUPS: dict[int, tuple[tuple[MetricSpec, ...], tuple[tuple[MetricSpec, ...], ...]]] = {}
+_QUERY_PARTS: dict[int, tuple[tuple[MetricSpec, ...], tuple[Any, ...]]] = {}
+_REMEMBERED = 4096
+
+
+def group_specs(specs: tuple[MetricSpec, ...]) -> tuple[tuple[MetricSpec, ...], ...]:
     """Entries sharing period, window and breakdowns, in config order: one request each."""
-    groups: dict[object, list[MetricSpec]] = {}
-    for spec in specs:
-        groups.setdefault(spec.group_key, []).append(spec)
-    return [tuple(group) for group in groups.values()]
+    found = _GROUPS.get(id(specs))
+    if found is None:
+        if len(_GROUPS) >= _REMEMBERED:
+            _GROUPS.clear()
+        groups: dict[object, list[MetricSpec]] = {}
+        for spec in specs:
+            groups.setdefault(spec.group_key, []).append(spec)
+        found = _GROUPS[id(specs)] = (specs, tuple(tuple(group) for group in groups.values()))
+    return found[1]
 
 
 def query_for(page_id: str, specs: tuple[MetricSpec, ...]) -> InsightsQuery:
-    first = specs[0]
-    return InsightsQuery(
-        page_id,
-        tuple(s.name for s in specs),
-        first.period,
-        first.request_window,
-        first.breakdowns,
-        tuple((s.name, s.baseline) for s in specs if s.baseline),
-    )
+    found = _QUERY_PARTS.get(id(specs))
+    if found is None:
+        if len(_QUERY_PARTS) >= _REMEMBERED:
+            _QUERY_PARTS.clear()
+        first = specs[0]
+        parts = (tuple(s.name for s in specs), first.period, first.request_window, first.breakdowns,
+                 tuple((s.name, s.baseline) for s in specs if s.baseline))
+        found = _QUERY_PARTS[id(specs)] = (specs, parts)
+    return InsightsQuery(page_id, *found[1])
 
 
 class PageRefresher:
@@ -140,9 +153,11 @@ class _Fetch:
         self.token_worked: bool | None = None
         self.abandoned = False  # the client was retired before all of it was asked
 
-    def groups(self) -> list[tuple[MetricSpec, ...]]:
+    def groups(self) -> tuple[tuple[MetricSpec, ...], ...]:
+        if not self.rejected:
+            return group_specs(self.page.metrics)
         wanted = (tuple(s for s in group if s.name not in self.rejected) for group in group_specs(self.page.metrics))
-        return [group for group in wanted if group]
+        return tuple(group for group in wanted if group)
 
     def record(self, specs: tuple[MetricSpec, ...], result: OperationResult, now: float) -> None:
         if isinstance(result, ClientClosedError):

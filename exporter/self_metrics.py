@@ -19,8 +19,7 @@ class SelfMetrics:
             ["outcome"],
             registry=registry,
         )
-        for outcome in ("success", "error"):
-            self.api_requests.labels(outcome)
+        self._succeeded, self._failed = (self.api_requests.labels(outcome) for outcome in ("success", "error"))
         self.api_errors = Counter(
             "messenger_insights_api_errors",
             "Failed Graph API requests (operations), by Graph error code, or http (an HTTP error without "
@@ -40,10 +39,10 @@ class SelfMetrics:
         build_info.labels(__version__, platform.python_version()).set(1)
 
     def request_succeeded(self) -> None:
-        self.api_requests.labels("success").inc()
+        self._succeeded.inc()
 
     def request_failed(self, code: str) -> None:
-        self.api_requests.labels("error").inc()
+        self._failed.inc()
         self.api_errors.labels(code).inc()
 
     def record_usage(self, reports: list[UsageReport]) -> None:
