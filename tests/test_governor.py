@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from exporter.governor import MIN_PAUSE_SECONDS, RateLimitGovernor
 from exporter.usage import UsageReport
 
@@ -120,3 +126,72 @@ def test_pages_on_hold_lists_only_paused_pages() -> None:
     assert gov.pages_on_hold(["1"]) == {}
     clock.now += 61
     assert gov.pages_on_hold(["1", "2", "3"]) == {}
+
+
+class NoWalk:
+    """Configured Page ids that answer `in` but refuse to be walked: listing holds must not walk them."""
+
+    def __init__(self, ids: set[str]) -> None:
+        self.ids = ids
+
+    def __contains__(self, page_id: object) -> bool:
+        return page_id in self.ids
+
+    def __iter__(self) -> Iterator[str]:
+        raise AssertionError("pages_on_hold walked every Page")
+
+
+def test_holds_are_listed_without_walking_the_pages_as_they_start_and_expire() -> None:
+    gov, clock = governor()
+    pages = NoWalk({str(n) for n in range(10_000)})
+    start = clock.now
+    gov.observe([], "7", 80001)  # 60 s
+    clock.now += 10
+    gov.observe([bucu("b999", 99)], "8")  # the business use case holds 8, and 9 once linked: 60 s
+    gov.observe([bucu("b999", 10)], "9")
+    clock.now += 10
+    gov.observe([bucu("42", 10, regain=2)], "42")  # 120 s
+    gov.observe([], "not-configured", 32)  # held, but not one of these Pages
+    assert gov.pages_on_hold(pages) == {"7": start + 60, "8": start + 70, "9": start + 70, "42": start + 140}
+    clock.now = start + 60  # Page 7's pause ends at this instant
+    assert gov.pages_on_hold(pages) == {"8": start + 70, "9": start + 70, "42": start + 140}
+    gov.observe([], "8", 80001)  # Page 8's own pause, longer than the business use case's
+    clock.now = start + 75
+    assert gov.pages_on_hold(pages) == {"8": start + 120, "42": start + 140}
+    clock.now = start + 130
+    assert gov.pages_on_hold(pages) == {"42": start + 140}
+    gov.observe([], "7", 80001)  # a second hit: twice as long
+    assert gov.pages_on_hold(pages) == {"7": clock.now + 120, "42": start + 140}
+    clock.now += 121
+    assert gov.pages_on_hold(pages) == {}
+    assert gov._running == {}  # ended pauses are not walked again
+
+
+OPERATIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("error"), st.sampled_from("12345"), st.sampled_from([80001, 32, 1])),
+        st.tuples(st.just("usage"), st.sampled_from("12345"), st.sampled_from(["1", "2", "b1", "b2"]),
+                  st.integers(0, 100), st.sampled_from([0, 0, 3])),
+        st.tuples(st.just("wait"), st.sampled_from([0.0, 30.0, 59.0, 61.0, 200.0, 4000.0])),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(OPERATIONS)
+def test_pages_on_hold_agrees_with_each_pages_own_answer(operations: list[tuple[Any, ...]]) -> None:
+    """Whatever holds start, end and link Pages, the listing is what blocked_until says of each Page."""
+    gov, clock = governor()
+    ids = "123456"
+    for operation in operations:
+        if operation[0] == "error":
+            gov.observe([], operation[1], operation[2])
+        elif operation[0] == "usage":
+            _, page_id, scope, percent, regain = operation
+            gov.observe([bucu(scope, percent, regain)], page_id)
+        else:
+            clock.now += operation[1]
+        expected = {p: until for p in ids if (until := gov.blocked_until(p)) is not None}
+        assert gov.pages_on_hold(NoWalk(set(ids))) == expected
+        assert gov.pages_on_hold(["1", "3"]) == {p: u for p, u in expected.items() if p in ("1", "3")}
