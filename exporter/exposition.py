@@ -4,9 +4,9 @@ Each Page's families are rendered to text once per snapshot (and again only when
 its values goes stale). A background thread splices them into blocks of Pages, the one
 copy of the text kept, and gzips the blocks that changed, at most once a second while
 snapshots keep changing. A scrape takes the latest bodies and appends the small part that changes per
-scrape (the exporter's own counters, process metrics), rendered by prometheus_client.
-Concatenated gzip members are one valid gzip stream (RFC 1952), so that part is
-compressed on its own.
+scrape (the exporter's own counters, process metrics), rendered by prometheus_client per
+family, again only where it changed (exporter/dynamic.py). Concatenated gzip members are
+one valid gzip stream (RFC 1952), so that part is compressed on its own.
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ from itertools import accumulate
 from typing import Protocol, runtime_checkable
 
 from prometheus_client import CollectorRegistry
-from prometheus_client import generate_latest as text_latest
 from prometheus_client.core import Metric
-from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
 from exporter.changes import Changes
 from exporter.config import RefreshConfig
+from exporter.dynamic import GZIP_LEVEL, DynamicPart
 from exporter.heap import release_free_memory
 from exporter.page_text import MEMO, FamilyHead, go_float, render_page
 from exporter.redact import SCRUBBER, scrub
@@ -39,7 +38,6 @@ log = logging.getLogger(__name__)
 MIN_REBUILD_SECONDS = 1.0
 # A change is rendered by the scrape that sees it when a build takes less than this.
 SYNC_REBUILD_SECONDS = 0.05
-GZIP_LEVEL = 6
 # A format nobody asked for in this long is no longer kept up to date.
 FORMAT_INTEREST_SECONDS = 600.0
 
@@ -426,7 +424,7 @@ class ExpositionCache:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.renderer = renderer
-        self.dynamic = dynamic
+        self.dynamic = DynamicPart(dynamic)
         self.clock = clock
         self._bodies: StaticBodies | None = None
         self._build_lock = threading.Lock()
@@ -449,13 +447,12 @@ class ExpositionCache:
         The cached part is sent as it is, never copied per scrape.
         """
         static = self._static(openmetrics=openmetrics, compress=compress)
-        latest = openmetrics_latest if openmetrics else text_latest
-        dynamic = scrub(latest(self.dynamic).decode("utf-8")).encode("utf-8")
+        dynamic = self.dynamic.chunks(openmetrics=openmetrics, compress=compress)
         if not compress:
-            return [*static.chunks(openmetrics=openmetrics), dynamic]
+            return [*static.chunks(openmetrics=openmetrics), *dynamic]
         head = static.openmetrics_gzip if openmetrics else static.text_gzip
         assert head is not None
-        return [head, gzip.compress(dynamic, GZIP_LEVEL)]
+        return [head, *dynamic]
 
     def _static(self, *, openmetrics: bool, compress: bool) -> StaticBodies:
         key = "openmetrics_gzip" if openmetrics else "text_gzip"

@@ -94,6 +94,21 @@ def test_bodies_equal_rendering_per_scrape() -> None:
     assert b"newline" in text and b'\\"quoted\\"' in body(cache, openmetrics=True, compress=False)
 
 
+def test_the_scrape_after_a_change_of_the_exporters_own_metrics_shows_it() -> None:
+    """Its families are kept rendered while unchanged, never served stale."""
+    _, cache, full, _ = setup()
+    registry = cache.dynamic.registry
+    assert isinstance(registry, CollectorRegistry)
+    gauge = Gauge("messenger_insights_pages", "Pages.", registry=registry)
+    for value in (3.0, 3.0, 4.0, -0.0, 0.0):
+        gauge.set(value)
+        for openmetrics in (False, True):
+            reference = openmetrics_latest(full) if openmetrics else generate_latest(full)
+            assert f"messenger_insights_pages {value}\n".encode() in reference
+            assert body(cache, openmetrics=openmetrics, compress=False) == reference
+            assert gzip.decompress(body(cache, openmetrics=openmetrics, compress=True)) == reference
+
+
 def test_a_change_is_rendered_by_the_background_thread() -> None:
     store, cache, full, _ = setup()
     cache.start()
