@@ -10,6 +10,7 @@ with repeated hits (up to an hour) until an answer shows the scope healthy again
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Container, Iterable, Iterator
@@ -47,6 +48,10 @@ class RateLimitGovernor:
         # The scopes (not the app) whose pause may still run, with until when: pauses stay in
         # _pauses after they end (for the backoff), so listing holds walks only these.
         self._running: dict[str, float] = {}
+        self._version = 0  # of the running pauses and the links: a hold started or a link made
+        # Every id held (Pages and business use cases), as of a version, good until the
+        # first of them ends: scrapes in between only pick the configured Pages out of it.
+        self._holds: tuple[int, float, dict[str, float]] = (-1, 0.0, {})
 
     def blocked_until(self, page_id: str) -> float | None:
         """When requests for the Page may go again, or None if they may go now."""
@@ -61,15 +66,24 @@ class RateLimitGovernor:
         the Pages linked to them, never `page_ids`: a scrape with 10,000 Pages and a few
         holds costs what the holds do."""
         now = self.clock()
-        held: dict[str, float] = {}
         with self._lock:
-            for scope, until in list(self._running.items()):
-                if until <= now:
-                    del self._running[scope]
-                    continue
-                for page_id in (scope, *self._pages_of_scope.get(scope, ())):
-                    if page_id in page_ids and until > held.get(page_id, 0.0):
-                        held[page_id] = until
+            version, valid_until, holds = self._holds
+            if version != self._version or now >= valid_until:
+                holds = self._every_hold(now)
+                self._holds = (self._version, min(holds.values(), default=math.inf), holds)
+        return {page_id: until for page_id, until in holds.items() if page_id in page_ids}
+
+    def _every_hold(self, now: float) -> dict[str, float]:
+        """Until when each id linked to a running pause is held (the latest of its pauses:
+        the figure changes only when that one ends). Forgets the pauses that ended."""
+        held: dict[str, float] = {}
+        for scope, until in list(self._running.items()):
+            if until <= now:
+                del self._running[scope]
+                continue
+            for page_id in (scope, *self._pages_of_scope.get(scope, ())):
+                if until > held.get(page_id, 0.0):
+                    held[page_id] = until
         return held
 
     def app_paused_until(self) -> float:
@@ -114,8 +128,11 @@ class RateLimitGovernor:
         scope = APP_SCOPE if report.source == "app" else report.scope_id
         if scope not in (APP_SCOPE, page_id):
             with self._lock:
-                self._scopes_of_page.setdefault(page_id, set()).add(scope)
-                self._pages_of_scope.setdefault(scope, set()).add(page_id)
+                pages = self._pages_of_scope.setdefault(scope, set())
+                if page_id not in pages:
+                    pages.add(page_id)
+                    self._scopes_of_page.setdefault(page_id, set()).add(scope)
+                    self._version += 1
         return scope
 
     def _hold_reason(self, report: UsageReport) -> str | None:
@@ -141,6 +158,7 @@ class RateLimitGovernor:
             self._pauses[scope] = _Pause(until, hits)
             if scope != APP_SCOPE:
                 self._running[scope] = until
+                self._version += 1
         log.warning(
             "rate limit: pausing requests",
             extra={"scope": scope or "app", "reason": reason, "seconds": round(until - now)},
@@ -164,22 +182,33 @@ class ThrottleCollector(Collector):
     def __init__(self, governor: RateLimitGovernor, page_ids: Callable[[], Container[str]]) -> None:
         self.governor = governor
         self.page_ids = page_ids
+        # The holds last collected and their family: the same until they change, so that the
+        # scrape's renderer (exporter/dynamic.py) compares samples by identity.
+        self._last: tuple[tuple[float, dict[str, float]], Metric] | None = None
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
 
     def collect(self) -> Iterator[Metric]:
-        family = Metric(
-            "messenger_insights_throttled_until_timestamp_seconds",
-            "Unix time until which no Graph API request goes out for the Page because of rate "
-            "limits (page_id empty: the whole app, 0 when not held); only Pages on hold appear.",
-            "gauge",
-        )
-        family.add_sample(family.name, {"page_id": ""}, self.governor.app_paused_until())
-        # Only Pages on hold: a series for every Page would cost every scrape with many Pages.
-        for page_id, until in sorted(self.governor.pages_on_hold(self.page_ids()).items()):
-            family.add_sample(family.name, {"page_id": page_id}, until)
-        yield family
+        holds = (self.governor.app_paused_until(), self.governor.pages_on_hold(self.page_ids()))
+        last = self._last
+        if last is None or last[0] != holds:
+            last = self._last = (holds, _throttle_family(*holds))
+        yield last[1]
+
+
+def _throttle_family(app_until: float, held: dict[str, float]) -> Metric:
+    family = Metric(
+        "messenger_insights_throttled_until_timestamp_seconds",
+        "Unix time until which no Graph API request goes out for the Page because of rate "
+        "limits (page_id empty: the whole app, 0 when not held); only Pages on hold appear.",
+        "gauge",
+    )
+    family.add_sample(family.name, {"page_id": ""}, app_until)
+    # Only Pages on hold: a series for every Page would cost every scrape with many Pages.
+    for page_id, until in sorted(held.items()):
+        family.add_sample(family.name, {"page_id": page_id}, until)
+    return family
 
 
 def _hold(wanted: dict[str, tuple[float, str]], scope: str, seconds: float, reason: str) -> None:

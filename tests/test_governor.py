@@ -7,8 +7,9 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from prometheus_client.core import Metric
 
-from exporter.governor import MIN_PAUSE_SECONDS, RateLimitGovernor
+from exporter.governor import MIN_PAUSE_SECONDS, RateLimitGovernor, ThrottleCollector
 from exporter.usage import UsageReport
 
 
@@ -195,3 +196,25 @@ def test_pages_on_hold_agrees_with_each_pages_own_answer(operations: list[tuple[
         expected = {p: until for p in ids if (until := gov.blocked_until(p)) is not None}
         assert gov.pages_on_hold(NoWalk(set(ids))) == expected
         assert gov.pages_on_hold(["1", "3"]) == {p: u for p, u in expected.items() if p in ("1", "3")}
+
+
+def test_the_throttle_family_is_kept_while_the_holds_stay_and_follows_them() -> None:
+    gov, clock = governor()
+    collector = ThrottleCollector(gov, lambda: {"1": None, "2": None})
+
+    def samples() -> list[tuple[str, float]]:
+        return [(s.labels["page_id"], s.value) for s in family()[0].samples]
+
+    def family() -> list[Metric]:
+        return list(collector.collect())
+
+    assert samples() == [("", 0.0)]
+    gov.observe([bucu("2", 95)], "2")
+    assert samples() == [("", 0.0), ("2", clock.now + 60)]
+    first = family()[0]
+    clock.now += 30
+    assert family()[0] is first  # unchanged holds: the same family, compared by identity
+    gov.observe([UsageReport("app", "", {"call_count": 95})], "1")
+    assert samples() == [("", clock.now + 60), ("2", clock.now + 30)]
+    clock.now += 30  # Page 2's pause ends
+    assert samples() == [("", clock.now + 30)]
