@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import email.utils
+import functools
 import logging
 import math
 import socket
@@ -164,6 +166,9 @@ class _Handler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return self.server_version
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        return _http_date(int(time.time() if timestamp is None else timestamp))
+
     # Answer even a garbled request line with a status line, in plain text.
     default_request_version = "HTTP/1.0"
     error_content_type = "text/plain; charset=utf-8"
@@ -298,7 +303,14 @@ class _Handler(BaseHTTPRequestHandler):
         send_all(connection, buffers, REQUEST_TIMEOUT_SECONDS)
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug(scrub(format % args))
+        if log.isEnabledFor(logging.DEBUG):  # every request comes here: no scrub unless shown
+            log.debug(scrub(format % args))
+
+
+@functools.lru_cache(maxsize=4)
+def _http_date(second: int) -> str:
+    """The Date header's value: formatted once a second, not per answer."""
+    return email.utils.formatdate(second, usegmt=True)
 
 
 def send_all(connection: socket.socket, buffers: Sequence[bytes], timeout: float) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import email.utils
 import gzip
+import logging
 import socket
+import time
 from collections.abc import Callable
 
 import pytest
 import requests
 
-from exporter.http_server import ListenAddressError, parse_listen_address
+from exporter.http_server import Endpoint, HttpServer, ListenAddressError, parse_listen_address
 from exporter.simulator import Scenario, Simulator
 from tests.conftest import RunningExporter, exporter_env, wait_until
 
@@ -121,3 +124,26 @@ def _status(url: str) -> int:
         return requests.get(url, timeout=5).status_code
     except requests.ConnectionError:
         return 0
+
+
+def test_the_date_header_and_the_request_log(caplog: pytest.LogCaptureFixture) -> None:
+    """The Date header is formatted once a second; a request is logged only at debug level."""
+    from tests import status_fixtures as fx
+    from tests.test_status_page import FixedStatus, NoView
+
+    endpoint = Endpoint(NoView(), lambda: None, FixedStatus(fx.every_state()))  # type: ignore[arg-type]
+    server = HttpServer("127.0.0.1:0", endpoint)
+    server.start()
+    try:
+        before = time.time()
+        with caplog.at_level(logging.INFO, logger="exporter.http_server"):
+            date = requests.get(server.url + "/-/healthy", timeout=5).headers["Date"]
+        after = time.time()
+        assert date in {email.utils.formatdate(int(t), usegmt=True) for t in (before, after)}
+        assert [r for r in caplog.records if r.name == "exporter.http_server"] == []
+        with caplog.at_level(logging.DEBUG, logger="exporter.http_server"):
+            requests.get(server.url + f"/-/healthy?access_token={TOKEN}", timeout=5)
+        logged = [r.getMessage() for r in caplog.records if r.name == "exporter.http_server"]
+        assert len(logged) == 1 and "GET /-/healthy?access_token=[REDACTED]" in logged[0] and TOKEN not in logged[0]
+    finally:
+        server.stop()
