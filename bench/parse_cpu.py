@@ -1,0 +1,168 @@
+"""CPU of parsing insights answers, in process: the benchmark's workload, the simulator's answers.
+
+    python -m bench.parse_cpu --pages 100 --reps 50
+
+Records what `--once` hands to parse_insights for `--pages` Pages of bench.run's workload
+(the simulator in this process, a token per Page; 4 operations per Page), then times
+parse_insights over those decoded answers (time.process_time, `--reps` passes over all of
+them, `--rounds` times) and orjson's decode of their bytes, and prints microseconds per
+operation. `--answers FILE` keeps the recording (made if FILE does not exist), so runs
+compare the same answers; `--code DIR` times the parser of another checkout (put first on
+the import path), e.g. `--code ../main` for a before/after on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+
+Call = tuple[Any, tuple[str, ...], str, tuple[str, ...], dict[str, int], bool]
+
+
+def record(pages: int) -> list[dict[str, Any]]:
+    """The arguments of every parse_insights call of one `--once` of the workload."""
+    from bench.run import TOKEN, TOKEN_ENV, config_document, workload, write_token_files  # noqa: PLC0415
+    from exporter import cli, graph_client, insights_response  # noqa: PLC0415
+    from exporter.simulator import Simulator  # noqa: PLC0415
+
+    calls: list[dict[str, Any]] = []
+    parse = insights_response.parse_insights
+
+    def recording(document: Any, metrics: Any, period: str, breakdowns: tuple[str, ...],
+                  baselines: dict[str, int] | None = None, *, history: bool = False) -> Any:
+        calls.append({"document": document, "metrics": list(metrics), "period": period,
+                      "breakdowns": list(breakdowns), "baselines": baselines or {}, "history": history})
+        return parse(document, metrics, period, breakdowns, baselines, history=history)
+
+    sim = Simulator(host="127.0.0.1", port=0)
+    sim.start()
+    os.environ.setdefault(TOKEN_ENV, TOKEN)
+    graph_client.parse_insights = recording  # type: ignore[attr-defined,assignment]
+    try:
+        with tempfile.TemporaryDirectory(prefix="parse-cpu-") as work:
+            for page_id, token in write_token_files(Path(work) / "tokens", pages).items():
+                sim.set_page_token(page_id, token)
+            document = config_document(sim.url, pages, workload(), batch_size=None,
+                                       max_concurrency=None, interval="15m",
+                                       token_dir=Path(work) / "tokens")
+            config = Path(work) / "config.yaml"
+            import orjson  # noqa: PLC0415
+
+            config.write_bytes(orjson.dumps(document))
+            with redirect_stdout(io.StringIO()):
+                code = cli.main(["--once", f"--config.file={config}", "--log.level=error"])
+    finally:
+        graph_client.parse_insights = parse  # type: ignore[attr-defined]
+        sim.stop()
+    if code != 0:
+        raise SystemExit(f"--once failed (exit {code})")
+    return calls
+
+
+def load(path: Path | None, pages: int) -> list[dict[str, Any]]:
+    import orjson  # noqa: PLC0415
+
+    if path is not None and path.exists():
+        recorded: list[dict[str, Any]] = orjson.loads(path.read_bytes())
+        return recorded
+    calls = record(pages)
+    if path is not None:
+        path.write_bytes(orjson.dumps(calls))
+    return calls
+
+
+def timed(work: Callable[[], object], reps: int) -> float:
+    start = time.process_time()
+    for _ in range(reps):
+        work()
+    return time.process_time() - start
+
+
+def fast_path_share(module: Any, parse_all: Callable[[], None]) -> str:
+    """How often one pass took the parser's fast path (`_regular`, None when it declines)."""
+    fast = getattr(module, "_regular", None)
+    if fast is None:
+        return "none in this parser"
+    counts = [0, 0]
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        found = fast(*args, **kwargs)
+        counts[0] += 1
+        counts[1] += found is not None
+        return found
+
+    module._regular = counting
+    try:
+        parse_all()
+    finally:
+        module._regular = fast
+    return f"{counts[1]} of {counts[0]} answers ({100 * counts[1] / max(counts[0], 1):.1f} %)"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pages", type=int, default=100)
+    parser.add_argument("--reps", type=int, default=50, help="passes over all answers per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--answers", type=Path, help="recorded answers: read, or written if absent")
+    parser.add_argument("--code", type=Path, help="time the parser of this checkout instead")
+    args = parser.parse_args(argv)
+    if args.code is not None:
+        sys.path.insert(0, str(args.code.resolve()))
+    calls = load(args.answers, args.pages)
+    import orjson  # noqa: PLC0415
+
+    from exporter import insights_response  # noqa: PLC0415
+
+    parse = insights_response.parse_insights
+    bodies = [orjson.dumps(call["document"]) for call in calls]
+    prepared: list[Call] = [
+        (orjson.loads(body), tuple(c["metrics"]), c["period"], tuple(c["breakdowns"]), c["baselines"],
+         c["history"])
+        for body, c in zip(bodies, calls, strict=True)
+    ]
+    rows = sum(len(e.get("values", ())) for c in prepared for e in c[0]["data"])
+    entries = sum(len(c[0]["data"]) for c in prepared)
+    print(f"parser: {insights_response.__file__}")
+    print(f"{len(prepared)} operations, {rows / len(prepared):.1f} rows and "
+          f"{entries / len(prepared):.2f} entries per operation, {sum(map(len, bodies)) / len(bodies):.0f} bytes")
+
+    def parse_all() -> None:
+        for document, metrics, period, breakdowns, baselines, history in prepared:
+            parse(document, metrics, period, breakdowns, baselines, history=history)
+
+    def parse_fresh() -> float:
+        """One pass over freshly decoded answers, as the exporter meets them (no string
+        hashed before); the CPU of the parsing only."""
+        fresh = [(orjson.loads(body), *call[1:]) for body, call in zip(bodies, prepared, strict=True)]
+        start = time.process_time()
+        for document, metrics, period, breakdowns, baselines, history in fresh:
+            parse(document, metrics, period, breakdowns, baselines, history=history)
+        return time.process_time() - start
+
+    def decode_all() -> None:
+        for body in bodies:
+            orjson.loads(body)
+
+    print(f"fast path: {fast_path_share(insights_response, parse_all)}")
+    per_op = 1e6 / (args.reps * len(prepared))
+    parse_us, decode_us = [], []
+    for _ in range(args.rounds):
+        parse_us.append(sum(parse_fresh() for _ in range(args.reps)) * per_op)
+        decode_us.append(timed(decode_all, args.reps) * per_op)
+    print(f"parse_insights: {min(parse_us):.1f} us/op (median {statistics.median(parse_us):.1f}; "
+          f"rounds {', '.join(f'{u:.1f}' for u in parse_us)})")
+    print(f"orjson decode:  {min(decode_us):.1f} us/op (median {statistics.median(decode_us):.1f})")
+
+
+if __name__ == "__main__":
+    main()
