@@ -7,13 +7,15 @@ Records what `--once` hands to parse_insights for `--pages` Pages of bench.run's
 parse_insights over those decoded answers (time.process_time, `--reps` passes over all of
 them, `--rounds` times) and orjson's decode of their bytes, and prints microseconds per
 operation. `--answers FILE` keeps the recording (made if FILE does not exist), so runs
-compare the same answers; `--code DIR` times the parser of another checkout (put first on
-the import path), e.g. `--code ../main` for a before/after on this machine.
+compare the same answers; `--against DIR` times another checkout's parser too (e.g.
+`--against ../main`), the two taking turns pass by pass so that other work on the machine
+weighs on both alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import io
 import os
 import statistics
@@ -87,7 +89,7 @@ def timed(work: Callable[[], object], reps: int) -> float:
     return time.process_time() - start
 
 
-def fast_path_share(module: Any, parse_all: Callable[[], None]) -> str:
+def fast_path_share(module: Any, prepared: list[Call]) -> str:
     """How often one pass took the parser's fast path (`_regular`, None when it declines)."""
     fast = getattr(module, "_regular", None)
     if fast is None:
@@ -102,28 +104,41 @@ def fast_path_share(module: Any, parse_all: Callable[[], None]) -> str:
 
     module._regular = counting
     try:
-        parse_all()
+        parse_all(module, prepared)
     finally:
         module._regular = fast
     return f"{counts[1]} of {counts[0]} answers ({100 * counts[1] / max(counts[0], 1):.1f} %)"
 
 
+def other_parser(checkout: Path) -> Any:
+    """Another checkout's exporter/insights_response.py, loaded beside this one's (it
+    imports the rest of the package from this checkout)."""
+    path = checkout.resolve() / "exporter" / "insights_response.py"
+    spec = importlib.util.spec_from_file_location("other_insights_response", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages", type=int, default=100)
-    parser.add_argument("--reps", type=int, default=50, help="passes over all answers per round")
+    parser.add_argument("--reps", type=int, default=10, help="passes over all answers per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--answers", type=Path, help="recorded answers: read, or written if absent")
-    parser.add_argument("--code", type=Path, help="time the parser of this checkout instead")
+    parser.add_argument("--against", type=Path, help="also time this checkout's parser, pass for pass")
     args = parser.parse_args(argv)
-    if args.code is not None:
-        sys.path.insert(0, str(args.code.resolve()))
     calls = load(args.answers, args.pages)
     import orjson  # noqa: PLC0415
 
     from exporter import insights_response  # noqa: PLC0415
 
-    parse = insights_response.parse_insights
+    parsers = {"this": insights_response}
+    if args.against is not None:
+        parsers[str(args.against)] = other_parser(args.against)
     bodies = [orjson.dumps(call["document"]) for call in calls]
     prepared: list[Call] = [
         (orjson.loads(body), tuple(c["metrics"]), c["period"], tuple(c["breakdowns"]), c["baselines"],
@@ -132,36 +147,53 @@ def main(argv: list[str] | None = None) -> None:
     ]
     rows = sum(len(e.get("values", ())) for c in prepared for e in c[0]["data"])
     entries = sum(len(c[0]["data"]) for c in prepared)
-    print(f"parser: {insights_response.__file__}")
     print(f"{len(prepared)} operations, {rows / len(prepared):.1f} rows and "
           f"{entries / len(prepared):.2f} entries per operation, {sum(map(len, bodies)) / len(bodies):.0f} bytes")
 
-    def parse_all() -> None:
-        for document, metrics, period, breakdowns, baselines, history in prepared:
-            parse(document, metrics, period, breakdowns, baselines, history=history)
+    for label, module in parsers.items():
+        print(f"{label} ({module.__file__}): fast path {fast_path_share(module, prepared)}")
+    parse_us, decode_us = measure(parsers, bodies, prepared, args.reps, args.rounds)
+    for label, figures in parse_us.items():
+        print(f"parse_insights, {label}: {min(figures):.1f} us/op (median {statistics.median(figures):.1f}; "
+              f"rounds {', '.join(f'{u:.1f}' for u in figures)})")
+    print(f"orjson decode: {min(decode_us):.1f} us/op (median {statistics.median(decode_us):.1f})")
 
-    def parse_fresh() -> float:
-        """One pass over freshly decoded answers, as the exporter meets them (no string
-        hashed before); the CPU of the parsing only."""
-        fresh = [(orjson.loads(body), *call[1:]) for body, call in zip(bodies, prepared, strict=True)]
-        start = time.process_time()
-        for document, metrics, period, breakdowns, baselines, history in fresh:
-            parse(document, metrics, period, breakdowns, baselines, history=history)
-        return time.process_time() - start
 
-    def decode_all() -> None:
-        for body in bodies:
-            orjson.loads(body)
+def parse_all(module: Any, prepared: list[Call]) -> None:
+    for document, metrics, period, breakdowns, baselines, history in prepared:
+        module.parse_insights(document, metrics, period, breakdowns, baselines, history=history)
 
-    print(f"fast path: {fast_path_share(insights_response, parse_all)}")
-    per_op = 1e6 / (args.reps * len(prepared))
-    parse_us, decode_us = [], []
-    for _ in range(args.rounds):
-        parse_us.append(sum(parse_fresh() for _ in range(args.reps)) * per_op)
-        decode_us.append(timed(decode_all, args.reps) * per_op)
-    print(f"parse_insights: {min(parse_us):.1f} us/op (median {statistics.median(parse_us):.1f}; "
-          f"rounds {', '.join(f'{u:.1f}' for u in parse_us)})")
-    print(f"orjson decode:  {min(decode_us):.1f} us/op (median {statistics.median(decode_us):.1f})")
+
+def parse_fresh(module: Any, bodies: list[bytes], prepared: list[Call]) -> float:
+    """CPU of one pass over freshly decoded answers, as the exporter meets them (no string
+    hashed before); the parsing only."""
+    import orjson  # noqa: PLC0415
+
+    fresh = [(orjson.loads(body), *call[1:]) for body, call in zip(bodies, prepared, strict=True)]
+    parse = module.parse_insights
+    start = time.process_time()
+    for document, metrics, period, breakdowns, baselines, history in fresh:
+        parse(document, metrics, period, breakdowns, baselines, history=history)
+    return time.process_time() - start
+
+
+def measure(parsers: dict[str, Any], bodies: list[bytes], prepared: list[Call], reps: int,
+            rounds: int) -> tuple[dict[str, list[float]], list[float]]:
+    """Microseconds per operation of each parser and of orjson's decode, per round."""
+    import orjson  # noqa: PLC0415
+
+    per_op = 1e6 / (reps * len(prepared))
+    parse_us: dict[str, list[float]] = {label: [] for label in parsers}
+    decode_us = []
+    for _ in range(rounds):
+        spent = dict.fromkeys(parsers, 0.0)
+        for _ in range(reps):  # the parsers take turns, so other work on the machine weighs on both
+            for label, module in parsers.items():
+                spent[label] += parse_fresh(module, bodies, prepared)
+        for label, seconds in spent.items():
+            parse_us[label].append(seconds * per_op)
+        decode_us.append(timed(lambda: [orjson.loads(body) for body in bodies], reps) * per_op)
+    return parse_us, decode_us
 
 
 if __name__ == "__main__":
