@@ -10,10 +10,12 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import operator
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import chain, repeat
 from typing import Any
 
 import orjson
@@ -122,6 +124,23 @@ def parse_insights(
     `baselines` maps a metric to the number of days before the latest whose mean to keep;
     with `history`, every end_time's values are kept too.
     """
+    if not history:
+        found = _regular(document, metrics, period, breakdowns, baselines)
+        if found is not None:
+            return found
+    return _parse_general(document, metrics, period, breakdowns, baselines, history=history)
+
+
+def _parse_general(
+    document: Any,
+    metrics: Iterable[str],
+    period: str,
+    breakdowns: tuple[str, ...],
+    baselines: Mapping[str, int] | None,
+    *,
+    history: bool,
+) -> dict[str, MetricData]:
+    """Any answer, row by row: the reader that decides what is malformed and says why."""
     if not isinstance(document, dict):
         raise ResponseError(f"answer is {_kind(document)}, not an object")
     data = document.get("data")
@@ -226,6 +245,197 @@ def latest_of(
                     totals[labels] += value
         series.extend([total / len(earlier) for total in totals.values()])
     return MetricData(name, end_time, label_names, shared_labels(tuple(latest)), series, len(earlier))
+
+
+# The regular answer, read in bulk. Nearly every answer is one: each wanted metric once,
+# its rows objects with a plain number, an end_time and string dimensions, each end_time's
+# rows together, oldest first, with the same breakdown rows in the same order. Such an
+# answer is read column by column (itemgetter, zip, slices) instead of row by row, and what
+# a metric's end_times and dimensions imply (the latest, the label rows, the baseline's rows)
+# is worked out once per distinct set of them: most Pages' answers have the same. Anything
+# else makes _regular return None, and the general reader above decides, with its messages.
+
+_DICT = frozenset({dict})
+_INT = frozenset({int})
+_NUMBER = frozenset({int, float})
+_EXACT = 2**53  # beyond it, and for floats that are not finite, parse_value decides
+Columns = tuple[tuple[Any, ...], ...]  # a value per row: end_times, dimensions' values
+Shape = tuple[Callable[[Any], tuple[Any, ...]], tuple[str, ...]]
+_SHAPES: dict[tuple[str, ...], Shape | None] = {}
+_GRIDS: dict[Columns, _Grid] = {}
+_GRIDS_LIMIT = 1024
+
+
+class _Grid:
+    """What a regular metric's end_times and dimensions imply, whatever its values."""
+
+    __slots__ = ("_sums", "blocks", "end_time", "labels", "per_block", "start")
+
+    def __init__(self, end_time: float, labels: tuple[LabelValues, ...], blocks: int) -> None:
+        self.end_time = end_time
+        self.labels = labels
+        self.per_block = len(labels)
+        self.blocks = blocks
+        self.start = (blocks - 1) * self.per_block  # the latest block's first row
+        self._sums: dict[int, tuple[slice, ...]] = {}
+
+    def sums(self, days: int) -> tuple[slice, ...]:
+        """For each series, its rows of the `days` blocks before the latest, newest first:
+        the order in which the general reader adds them, so the doubles are the same."""
+        found = self._sums.get(days)
+        if found is None:
+            step = self.per_block
+            found = self._sums[days] = tuple(
+                slice(self.start - step + j, None if days == self.blocks - 1 else self.start - step * (days + 1) + j,
+                      -step)
+                for j in range(step)
+            )
+        return found
+
+
+def _regular(
+    document: Any,
+    metrics: Iterable[str],
+    period: str,
+    breakdowns: tuple[str, ...],
+    baselines: Mapping[str, int] | None,
+) -> dict[str, MetricData] | None:
+    """What the general reader would make of a regular answer; None for any other."""
+    shape = _SHAPES[breakdowns] if breakdowns in _SHAPES else _shape(breakdowns)
+    if shape is None or type(document) is not dict:
+        return None
+    found = _wanted_rows(document.get("data"), metrics, period)
+    if found is None:
+        return None
+    columns = _columns(found, shape[0])
+    if columns is None:
+        return None
+    raw, *key_columns = columns
+    lowest = _lowest(raw) if raw else 0
+    if lowest is None:
+        return None
+    result: dict[str, MetricData] = {}
+    start = 0
+    for name, values in found.items():
+        if values:
+            end = start + len(values)
+            data = _regular_metric(name, raw[start:end], [c[start:end] for c in key_columns], shape[1],
+                                   baselines.get(name, 0) if baselines else 0, lowest=lowest)
+            if data is None:
+                return None
+            result[name] = data
+            start = end
+    return result
+
+
+def _shape(breakdowns: tuple[str, ...]) -> Shape | None:
+    """A row's value, end_time and dimensions, and the label names; None for a dimension
+    unknown to the catalog."""
+    shape = None
+    if all(dimension in BREAKDOWN_LABELS for dimension in breakdowns):
+        getter = operator.itemgetter("value", "end_time", *breakdowns)
+        shape = (getter, tuple(BREAKDOWN_LABELS[d] for d in breakdowns))
+    if len(_SHAPES) < 64:
+        _SHAPES[breakdowns] = shape
+    return shape
+
+
+def _wanted_rows(data: Any, metrics: Iterable[str], period: str) -> dict[str, list[Any]] | None:
+    """Each wanted metric's rows, if every entry is well formed and none comes twice."""
+    if type(data) is not list:
+        return None
+    wanted = set(metrics)
+    found: dict[str, list[Any]] = {}
+    for entry in data:
+        if type(entry) is not dict:
+            return None
+        name, values = entry.get("name"), entry.get("values")
+        if type(name) is not str or type(values) is not list:
+            return None
+        if name in wanted and entry.get("period", period) == period:
+            if name in found:
+                return None
+            found[name] = values
+    return found
+
+
+def _columns(found: dict[str, list[Any]], getter: Callable[[Any], tuple[Any, ...]]) -> Columns | None:
+    """The values, end_times and dimensions of all the metrics' rows, each a column; None
+    if a row is not an object or misses one."""
+    rows = list(chain.from_iterable(found.values()))
+    if not rows:
+        return ((), ())
+    if set(map(type, rows)) != _DICT:
+        return None
+    try:
+        return tuple(zip(*map(getter, rows), strict=True))
+    except KeyError:
+        return None
+
+
+def _lowest(raw: tuple[Any, ...]) -> int | float | None:
+    """The lowest value, if all are ints or floats, finite and below 2**53 in size."""
+    types = set(map(type, raw))
+    if types != _INT:
+        if not _NUMBER.issuperset(types):
+            return None
+        try:
+            if not math.isfinite(sum(raw)):  # NaN and infinities: a sum of finite ones would do
+                return None
+        except OverflowError:
+            return None
+    lowest: int | float = min(raw)
+    return lowest if lowest > -_EXACT and max(raw) < _EXACT else None
+
+
+def _regular_metric(
+    name: str, raw: tuple[Any, ...], columns: list[tuple[Any, ...]], label_names: tuple[str, ...],
+    baseline_days: int, *, lowest: float,
+) -> MetricData | None:
+    if type(baseline_days) is not int or baseline_days < 0:
+        return None
+    try:
+        grid = _GRIDS.get(key := tuple(columns))
+    except TypeError:  # an unhashable end_time or dimension
+        return None
+    if grid is None and (grid := _new_grid(name, key)) is None:
+        return None
+    if lowest < 0 and (CATALOG[name].non_negative if name in CATALOG else False) and min(raw) < 0:
+        return None
+    series = array("d", raw[grid.start:grid.start + grid.per_block])
+    days = min(baseline_days, grid.blocks - 1)
+    if days:
+        add = operator.add
+        series.extend([functools.reduce(add, raw[rows], 0.0) / days for rows in grid.sums(days)])
+    return MetricData(name, grid.end_time, label_names, grid.labels, series, days)
+
+
+def _new_grid(name: str, key: Columns) -> _Grid | None:
+    """The grid of these end_times and dimensions, if each end_time's rows come together,
+    oldest first, with the same distinct string dimensions in the same order."""
+    times, labels = key[0], key[1:]
+    heads = dict.fromkeys(times)
+    per_block, rest = divmod(len(times), len(heads))
+    if rest or times != tuple(chain.from_iterable(repeat(head, per_block) for head in heads)):
+        return None
+    if not all(type(value) is str for value in chain.from_iterable(labels)):
+        return None
+    rows = list(zip(*labels, strict=True)) if labels else [()] * len(times)
+    if rows != rows[:per_block] * len(heads) or len(set(rows[:per_block])) != per_block:
+        return None
+    block_times = []
+    for raw in heads:
+        try:
+            block_times.append(_TIMES.get(raw) or _end_time(raw, name))
+        except ResponseError:
+            return None
+    if any(earlier >= later for earlier, later in itertools.pairwise(block_times)):
+        return None
+    grid = _Grid(block_times[-1], shared_labels(tuple(rows[:per_block])), len(block_times))
+    if len(_GRIDS) >= _GRIDS_LIMIT:
+        _GRIDS.clear()
+    _GRIDS[key] = grid
+    return grid
 
 
 def _end_time(raw: Any, metric: str) -> float:
