@@ -250,33 +250,37 @@ def latest_of(
 # The regular answer, read in bulk. Nearly every answer is one: each wanted metric once,
 # its rows objects with a plain number, an end_time and string dimensions, each end_time's
 # rows together, oldest first, with the same breakdown rows in the same order. Such an
-# answer is read column by column (itemgetter, zip, slices) instead of row by row, and what
-# a metric's end_times and dimensions imply (the latest, the label rows, the baseline's rows)
-# is worked out once per distinct set of them: most Pages' answers have the same. Anything
-# else makes _regular return None, and the general reader above decides, with its messages.
+# answer is read column by column (itemgetter, slices) instead of row by row, and what its
+# end_times and dimensions imply for each metric (the latest, the label rows, the baseline's
+# rows) is worked out once per distinct set of them: most Pages' answers have the same.
+# Anything else makes _regular return None, and the general reader above decides, with its
+# messages.
 
 _DICT = frozenset({dict})
 _INT = frozenset({int})
 _NUMBER = frozenset({int, float})
 _EXACT = 2**53  # beyond it, and for floats that are not finite, parse_value decides
 Columns = tuple[tuple[Any, ...], ...]  # a value per row: end_times, dimensions' values
-Shape = tuple[Callable[[Any], tuple[Any, ...]], tuple[str, ...]]
+Shape = tuple[tuple[Callable[[Any], Any], ...], tuple[str, ...]]  # getters of columns, label names
 _SHAPES: dict[tuple[str, ...], Shape | None] = {}
-_GRIDS: dict[Columns, _Grid] = {}
-_GRIDS_LIMIT = 1024
+_PLANS: dict[Columns, tuple[_Grid, ...]] = {}  # by the metrics' row counts, then the columns
+_PLANS_LIMIT = 256
 
 
 class _Grid:
-    """What a regular metric's end_times and dimensions imply, whatever its values."""
+    """What a regular metric's end_times and dimensions imply, whatever its values; row
+    numbers count among all the rows of the answer's wanted metrics."""
 
-    __slots__ = ("_sums", "blocks", "end_time", "labels", "per_block", "start")
+    __slots__ = ("_sums", "blocks", "end", "end_time", "first", "labels", "per_block", "start")
 
-    def __init__(self, end_time: float, labels: tuple[LabelValues, ...], blocks: int) -> None:
+    def __init__(self, end_time: float, labels: tuple[LabelValues, ...], blocks: int, first: int) -> None:
         self.end_time = end_time
         self.labels = labels
         self.per_block = len(labels)
         self.blocks = blocks
-        self.start = (blocks - 1) * self.per_block  # the latest block's first row
+        self.first = first
+        self.end = first + blocks * self.per_block
+        self.start = self.end - self.per_block  # the latest block's first row
         self._sums: dict[int, tuple[slice, ...]] = {}
 
     def sums(self, days: int) -> tuple[slice, ...]:
@@ -285,10 +289,9 @@ class _Grid:
         found = self._sums.get(days)
         if found is None:
             step = self.per_block
+            stops = [self.start - step * (days + 1) + j for j in range(step)]
             found = self._sums[days] = tuple(
-                slice(self.start - step + j, None if days == self.blocks - 1 else self.start - step * (days + 1) + j,
-                      -step)
-                for j in range(step)
+                slice(self.start - step + j, stop if stop >= 0 else None, -step) for j, stop in enumerate(stops)
             )
         return found
 
@@ -308,33 +311,27 @@ def _regular(
     if found is None:
         return None
     columns = _columns(found, shape[0])
-    if columns is None:
-        return None
-    raw, *key_columns = columns
-    lowest = _lowest(raw) if raw else 0
-    if lowest is None:
+    plan = _plan(found, columns[1:]) if columns is not None else None
+    lowest = _lowest(columns[0]) if columns is not None and plan else 0
+    if columns is None or plan is None or lowest is None:
         return None
     result: dict[str, MetricData] = {}
-    start = 0
-    for name, values in found.items():
-        if values:
-            end = start + len(values)
-            data = _regular_metric(name, raw[start:end], [c[start:end] for c in key_columns], shape[1],
-                                   baselines.get(name, 0) if baselines else 0, lowest=lowest)
-            if data is None:
-                return None
-            result[name] = data
-            start = end
+    for name, grid in zip([name for name, values in found.items() if values], plan, strict=True):
+        data = _metric_data(name, grid, columns[0], shape[1], baselines.get(name, 0) if baselines else 0,
+                            lowest=lowest)
+        if data is None:
+            return None
+        result[name] = data
     return result
 
 
 def _shape(breakdowns: tuple[str, ...]) -> Shape | None:
-    """A row's value, end_time and dimensions, and the label names; None for a dimension
-    unknown to the catalog."""
+    """Getters of a row's value, end_time and dimensions, and the label names; None for a
+    dimension unknown to the catalog."""
     shape = None
     if all(dimension in BREAKDOWN_LABELS for dimension in breakdowns):
-        getter = operator.itemgetter("value", "end_time", *breakdowns)
-        shape = (getter, tuple(BREAKDOWN_LABELS[d] for d in breakdowns))
+        getters = tuple(map(operator.itemgetter, ("value", "end_time", *breakdowns)))
+        shape = (getters, tuple(BREAKDOWN_LABELS[d] for d in breakdowns))
     if len(_SHAPES) < 64:
         _SHAPES[breakdowns] = shape
     return shape
@@ -359,18 +356,39 @@ def _wanted_rows(data: Any, metrics: Iterable[str], period: str) -> dict[str, li
     return found
 
 
-def _columns(found: dict[str, list[Any]], getter: Callable[[Any], tuple[Any, ...]]) -> Columns | None:
+def _columns(found: dict[str, list[Any]], getters: tuple[Callable[[Any], Any], ...]) -> Columns | None:
     """The values, end_times and dimensions of all the metrics' rows, each a column; None
     if a row is not an object or misses one."""
     rows = list(chain.from_iterable(found.values()))
-    if not rows:
-        return ((), ())
-    if set(map(type, rows)) != _DICT:
+    if set(map(type, rows)) - _DICT:
         return None
     try:
-        return tuple(zip(*map(getter, rows), strict=True))
+        return tuple([tuple(map(getter, rows)) for getter in getters])
     except KeyError:
         return None
+
+
+def _plan(found: dict[str, list[Any]], columns: Columns) -> tuple[_Grid, ...] | None:
+    """The grid of each metric with rows, worked out once per distinct answer layout."""
+    key = (tuple(map(len, found.values())), *columns)
+    try:
+        plan = _PLANS.get(key)
+    except TypeError:  # an unhashable end_time or dimension
+        return None
+    if plan is None:
+        grids = []
+        first = 0
+        for name, values in found.items():
+            if values:
+                grid = _new_grid(name, tuple(column[first:first + len(values)] for column in columns), first)
+                if grid is None:
+                    return None
+                grids.append(grid)
+                first = grid.end
+        if len(_PLANS) >= _PLANS_LIMIT:
+            _PLANS.clear()
+        plan = _PLANS[key] = tuple(grids)
+    return plan
 
 
 def _lowest(raw: tuple[Any, ...]) -> int | float | None:
@@ -388,21 +406,16 @@ def _lowest(raw: tuple[Any, ...]) -> int | float | None:
     return lowest if lowest > -_EXACT and max(raw) < _EXACT else None
 
 
-def _regular_metric(
-    name: str, raw: tuple[Any, ...], columns: list[tuple[Any, ...]], label_names: tuple[str, ...],
-    baseline_days: int, *, lowest: float,
+def _metric_data(
+    name: str, grid: _Grid, raw: tuple[Any, ...], label_names: tuple[str, ...], baseline_days: int, *,
+    lowest: float,
 ) -> MetricData | None:
     if type(baseline_days) is not int or baseline_days < 0:
         return None
-    try:
-        grid = _GRIDS.get(key := tuple(columns))
-    except TypeError:  # an unhashable end_time or dimension
+    if lowest < 0 and (CATALOG[name].non_negative if name in CATALOG else False) and \
+            min(raw[grid.first:grid.end]) < 0:
         return None
-    if grid is None and (grid := _new_grid(name, key)) is None:
-        return None
-    if lowest < 0 and (CATALOG[name].non_negative if name in CATALOG else False) and min(raw) < 0:
-        return None
-    series = array("d", raw[grid.start:grid.start + grid.per_block])
+    series = array("d", raw[grid.start:grid.end])
     days = min(baseline_days, grid.blocks - 1)
     if days:
         add = operator.add
@@ -410,7 +423,7 @@ def _regular_metric(
     return MetricData(name, grid.end_time, label_names, grid.labels, series, days)
 
 
-def _new_grid(name: str, key: Columns) -> _Grid | None:
+def _new_grid(name: str, key: Columns, first: int) -> _Grid | None:
     """The grid of these end_times and dimensions, if each end_time's rows come together,
     oldest first, with the same distinct string dimensions in the same order."""
     times, labels = key[0], key[1:]
@@ -431,11 +444,7 @@ def _new_grid(name: str, key: Columns) -> _Grid | None:
             return None
     if any(earlier >= later for earlier, later in itertools.pairwise(block_times)):
         return None
-    grid = _Grid(block_times[-1], shared_labels(tuple(rows[:per_block])), len(block_times))
-    if len(_GRIDS) >= _GRIDS_LIMIT:
-        _GRIDS.clear()
-    _GRIDS[key] = grid
-    return grid
+    return _Grid(block_times[-1], shared_labels(tuple(rows[:per_block])), len(block_times), first)
 
 
 def _end_time(raw: Any, metric: str) -> float:
