@@ -418,8 +418,9 @@ def _metric_data(
     series = array("d", raw[grid.start:grid.end])
     days = min(baseline_days, grid.blocks - 1)
     if days:
-        add = operator.add
-        series.extend([functools.reduce(add, raw[rows], 0.0) / days for rows in grid.sums(days)])
+        add, append = operator.add, series.append  # a loop: a list comprehension costs a call
+        for rows in grid.sums(days):
+            append(functools.reduce(add, raw[rows], 0.0) / days)
     return MetricData(name, grid.end_time, label_names, grid.labels, series, days)
 
 
