@@ -264,6 +264,7 @@ Columns = tuple[tuple[Any, ...], ...]  # a value per row: end_times, dimensions'
 Shape = tuple[tuple[Callable[[Any], Any], ...], tuple[str, ...]]  # getters of columns, label names
 _SHAPES: dict[tuple[str, ...], Shape | None] = {}
 _PLANS: dict[Columns, tuple[_Grid, ...]] = {}  # by the metrics' row counts, then the columns
+_RECENT: dict[tuple[int, ...], tuple[Columns, tuple[_Grid, ...]]] = {}  # by the row counts
 _PLANS_LIMIT = 256
 
 
@@ -370,7 +371,11 @@ def _columns(found: dict[str, list[Any]], getters: tuple[Callable[[Any], Any], .
 
 def _plan(found: dict[str, list[Any]], columns: Columns) -> tuple[_Grid, ...] | None:
     """The grid of each metric with rows, worked out once per distinct answer layout."""
-    key = (tuple(map(len, found.values())), *columns)
+    lengths = tuple(map(len, found.values()))
+    recent = _RECENT.get(lengths)
+    if recent is not None and recent[0] == columns:  # compared, not hashed: the strings are new
+        return recent[1]
+    key = (lengths, *columns)
     try:
         plan = _PLANS.get(key)
     except TypeError:  # an unhashable end_time or dimension
@@ -388,6 +393,9 @@ def _plan(found: dict[str, list[Any]], columns: Columns) -> tuple[_Grid, ...] | 
         if len(_PLANS) >= _PLANS_LIMIT:
             _PLANS.clear()
         plan = _PLANS[key] = tuple(grids)
+    if len(_RECENT) >= _PLANS_LIMIT:
+        _RECENT.clear()
+    _RECENT[lengths] = (columns, plan)
     return plan
 
 
