@@ -1,6 +1,6 @@
 """CPU of parsing insights answers, in process: the benchmark's workload, the simulator's answers.
 
-    python -m bench.parse_cpu --pages 100 --reps 50
+    python -m bench.parse_cpu --answers /tmp/answers.json --against ../main
 
 Records what `--once` hands to parse_insights for `--pages` Pages of bench.run's workload
 (the simulator in this process, a token per Page; 4 operations per Page), then times
@@ -27,15 +27,17 @@ from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
+import orjson
+
+from bench.run import TOKEN, TOKEN_ENV, config_document, workload, write_token_files
+from exporter import cli, graph_client, insights_response
+from exporter.simulator import Simulator
+
 Call = tuple[Any, tuple[str, ...], str, tuple[str, ...], dict[str, int], bool]
 
 
 def record(pages: int) -> list[dict[str, Any]]:
     """The arguments of every parse_insights call of one `--once` of the workload."""
-    from bench.run import TOKEN, TOKEN_ENV, config_document, workload, write_token_files  # noqa: PLC0415
-    from exporter import cli, graph_client, insights_response  # noqa: PLC0415
-    from exporter.simulator import Simulator  # noqa: PLC0415
-
     calls: list[dict[str, Any]] = []
     parse = insights_response.parse_insights
 
@@ -57,8 +59,6 @@ def record(pages: int) -> list[dict[str, Any]]:
                                        max_concurrency=None, interval="15m",
                                        token_dir=Path(work) / "tokens")
             config = Path(work) / "config.yaml"
-            import orjson  # noqa: PLC0415
-
             config.write_bytes(orjson.dumps(document))
             with redirect_stdout(io.StringIO()):
                 code = cli.main(["--once", f"--config.file={config}", "--log.level=error"])
@@ -71,8 +71,6 @@ def record(pages: int) -> list[dict[str, Any]]:
 
 
 def load(path: Path | None, pages: int) -> list[dict[str, Any]]:
-    import orjson  # noqa: PLC0415
-
     if path is not None and path.exists():
         recorded: list[dict[str, Any]] = orjson.loads(path.read_bytes())
         return recorded
@@ -132,10 +130,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--against", type=Path, help="also time this checkout's parser, pass for pass")
     args = parser.parse_args(argv)
     calls = load(args.answers, args.pages)
-    import orjson  # noqa: PLC0415
-
-    from exporter import insights_response  # noqa: PLC0415
-
     parsers = {"this": insights_response}
     if args.against is not None:
         parsers[str(args.against)] = other_parser(args.against)
@@ -167,8 +161,6 @@ def parse_all(module: Any, prepared: list[Call]) -> None:
 def parse_fresh(module: Any, bodies: list[bytes], prepared: list[Call]) -> float:
     """CPU of one pass over freshly decoded answers, as the exporter meets them (no string
     hashed before); the parsing only."""
-    import orjson  # noqa: PLC0415
-
     fresh = [(orjson.loads(body), *call[1:]) for body, call in zip(bodies, prepared, strict=True)]
     parse = module.parse_insights
     start = time.process_time()
@@ -180,8 +172,6 @@ def parse_fresh(module: Any, bodies: list[bytes], prepared: list[Call]) -> float
 def measure(parsers: dict[str, Any], bodies: list[bytes], prepared: list[Call], reps: int,
             rounds: int) -> tuple[dict[str, list[float]], list[float]]:
     """Microseconds per operation of each parser and of orjson's decode, per round."""
-    import orjson  # noqa: PLC0415
-
     per_op = 1e6 / (reps * len(prepared))
     parse_us: dict[str, list[float]] = {label: [] for label in parsers}
     decode_us = []
