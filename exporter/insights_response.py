@@ -263,8 +263,8 @@ _EXACT = 2**53  # beyond it, and for floats that are not finite, parse_value dec
 Columns = tuple[tuple[Any, ...], ...]  # a value per row: end_times, dimensions' values
 Shape = tuple[tuple[Callable[[Any], Any], ...], tuple[str, ...]]  # getters of columns, label names
 _SHAPES: dict[tuple[str, ...], Shape | None] = {}
-_PLANS: dict[Columns, tuple[_Grid, ...]] = {}  # by the metrics' row counts, then the columns
-_RECENT: dict[tuple[int, ...], tuple[Columns, tuple[_Grid, ...]]] = {}  # by the row counts
+_PLANS: dict[Columns, tuple[_Grid | None, ...]] = {}  # by the metrics' row counts, then the columns
+_RECENT: dict[tuple[int, ...], tuple[Columns, tuple[_Grid | None, ...]]] = {}  # by the row counts
 _PLANS_LIMIT = 256
 
 
@@ -313,16 +313,17 @@ def _regular(
         return None
     columns = _columns(found, shape[0])
     plan = _plan(found, columns[1:]) if columns is not None else None
-    lowest = _lowest(columns[0]) if columns is not None and plan else 0
+    lowest = _lowest(columns[0]) if columns is not None and columns[0] else 0
     if columns is None or plan is None or lowest is None:
         return None
     result: dict[str, MetricData] = {}
-    for name, grid in zip([name for name, values in found.items() if values], plan, strict=True):
-        data = _metric_data(name, grid, columns[0], shape[1], baselines.get(name, 0) if baselines else 0,
-                            lowest=lowest)
-        if data is None:
-            return None
-        result[name] = data
+    for name, grid in zip(found, plan, strict=True):
+        if grid is not None:
+            data = _metric_data(name, grid, columns[0], shape[1], baselines.get(name, 0) if baselines else 0,
+                                lowest=lowest)
+            if data is None:
+                return None
+            result[name] = data
     return result
 
 
@@ -369,8 +370,9 @@ def _columns(found: dict[str, list[Any]], getters: tuple[Callable[[Any], Any], .
         return None
 
 
-def _plan(found: dict[str, list[Any]], columns: Columns) -> tuple[_Grid, ...] | None:
-    """The grid of each metric with rows, worked out once per distinct answer layout."""
+def _plan(found: dict[str, list[Any]], columns: Columns) -> tuple[_Grid | None, ...] | None:
+    """The grid of each metric (None for one without rows), worked out once per distinct
+    answer layout."""
     lengths = tuple(map(len, found.values()))
     recent = _RECENT.get(lengths)
     if recent is not None and recent[0] == columns:  # compared, not hashed: the strings are new
@@ -381,15 +383,16 @@ def _plan(found: dict[str, list[Any]], columns: Columns) -> tuple[_Grid, ...] | 
     except TypeError:  # an unhashable end_time or dimension
         return None
     if plan is None:
-        grids = []
+        grids: list[_Grid | None] = []
         first = 0
         for name, values in found.items():
+            grid = None
             if values:
                 grid = _new_grid(name, tuple(column[first:first + len(values)] for column in columns), first)
                 if grid is None:
                     return None
-                grids.append(grid)
                 first = grid.end
+            grids.append(grid)
         if len(_PLANS) >= _PLANS_LIMIT:
             _PLANS.clear()
         plan = _PLANS[key] = tuple(grids)
