@@ -461,7 +461,9 @@ def _new_grid(name: str, key: Columns, first: int) -> _Grid | None:
 
 def _end_time(raw: Any, metric: str) -> float:
     seconds = parse_end_time(raw, metric)
-    if type(raw) is str and len(_TIMES) < _TIMES_LIMIT:
+    if type(raw) is str:
+        if len(_TIMES) >= _TIMES_LIMIT:  # start over: new days keep coming for years
+            _TIMES.clear()
         _TIMES[raw] = seconds
     return seconds
 
