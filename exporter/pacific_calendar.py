@@ -8,6 +8,7 @@ slim container image may not ship: PDT (UTC-7) runs from the second Sunday of Ma
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 _DAY = 86_400
 _HOUR = 3_600
@@ -25,6 +26,7 @@ def _utc_midnight(day: dt.date) -> int:
     return (day - _EPOCH).days * _DAY
 
 
+@functools.lru_cache(maxsize=64)
 def _dst_bounds(year: int) -> tuple[int, int]:
     """Unix seconds at which PDT starts (02:00 PST) and ends (02:00 PDT) in a year."""
     start = _utc_midnight(_nth_sunday(year, 3, 2)) + 10 * _HOUR
@@ -45,6 +47,7 @@ def pacific_date(timestamp: float) -> dt.date:
     return _EPOCH + dt.timedelta(days=int(local // _DAY))
 
 
+@functools.lru_cache(maxsize=4096)  # the simulator asks for the same days over and over
 def day_start(day: dt.date) -> int:
     """Unix seconds of Pacific midnight at the start of a day."""
     # Pacific midnight falls at 07:00 or 08:00 UTC, hours away from the 09:00/10:00 UTC
@@ -63,6 +66,7 @@ def latest_complete_day(now: float) -> dt.date:
     return pacific_date(now) - dt.timedelta(days=1)
 
 
+@functools.lru_cache(maxsize=4096)
 def iso_utc(timestamp: int) -> str:
     """`2026-09-03T07:00:00+0000`, the form real insights answers use."""
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")

@@ -105,6 +105,7 @@ def daily_value(page_id: str, metric: str, day: dt.date, row: Row = ()) -> Numbe
     return _shape(raw, shape.decimals)
 
 
+@functools.lru_cache(maxsize=65536)  # a sum over days asks for each row's share every day
 def _share(page_id: str, metric: str, row: Row) -> float:
     """The row's part of the whole: per dimension, a stable weight over that dimension's values."""
     share = 1.0
