@@ -22,6 +22,7 @@ from prometheus_client.utils import floatToGoString
 from exporter.catalog import CATALOG, exported_name, help_text
 from exporter.config import MetricSpec, RefreshConfig
 from exporter.durations import format_duration
+from exporter.memo import Remembered
 from exporter.page_metrics import BASELINE_SUFFIX, PAGE_METRICS, baseline_help
 from exporter.redact import SCRUBBER, scrub
 from exporter.snapshots import MetricResult, PageSnapshot
@@ -89,14 +90,13 @@ class _Memo:
         self._labels: dict[str, str] = {}
         self._heads: dict[tuple[str, str], FamilyHead] = {}
         self._page_heads: dict[tuple[FamilyHead, ...], tuple[FamilyHead, ...]] = {}
-        # Keyed by the ids of the results' specs and label rows, which the value keeps.
-        self._layouts: dict[tuple[object, ...], tuple[list[object], _Layout | None]] = {}
-        self._end_lines: dict[tuple[tuple[str, str], ...], str] = {}
-        self._none_rejected: dict[int, tuple[object, str]] = {}
-        self._floats: dict[float, str] = {}
-        # Keyed by the spec's id (equal specs hash slowly); the spec is kept in the value,
-        # so its id stays its own while it is remembered.
-        self._plans: dict[tuple[int, str, tuple[str, ...]], tuple[MetricSpec, _Plan]] = {}
+        # Keyed by ids (equal specs and label rows hash slowly): what the id is of is kept
+        # in the value, so the id stays its own while it is remembered.
+        self._layouts: Remembered[tuple[object, ...], tuple[list[object], _Layout | None]] = Remembered(LAYOUT_LIMIT)
+        self._plans: Remembered[tuple[int, str, tuple[str, ...]], tuple[MetricSpec, _Plan]] = Remembered(LAYOUT_LIMIT)
+        self._none_rejected: Remembered[int, tuple[object, str]] = Remembered(LAYOUT_LIMIT)
+        self._end_lines: Remembered[tuple[tuple[str, str], ...], str] = Remembered(LAYOUT_LIMIT)
+        self._floats: Remembered[float, str] = Remembered(LAYOUT_LIMIT)
 
     def forget_if_stale(self) -> None:
         generation = SCRUBBER.generation
@@ -105,10 +105,8 @@ class _Memo:
                 self._labels = {}
                 self._heads = {}
                 self._page_heads = {}
-                self._layouts = {}
-                self._plans = {}
-                self._end_lines = {}
-                self._none_rejected = {}
+                for remembered in (self._layouts, self._plans, self._end_lines, self._none_rejected):
+                    remembered.clear()
                 self._generation = generation
 
     def label(self, value: str) -> str:
@@ -126,36 +124,26 @@ class _Memo:
 
     def end_lines(self, keys: tuple[tuple[str, str], ...]) -> str:
         found = self._end_lines.get(keys)
-        if found is None:
-            if len(self._end_lines) >= LAYOUT_LIMIT:
-                self._end_lines = {}
-            found = self._end_lines[keys] = _end_lines(keys, self.label)
-        return found
+        return found if found is not None else self._end_lines.put(keys, _end_lines(keys, self.label))
 
     def none_rejected(self, metrics: tuple[MetricSpec, ...]) -> str:
         found = self._none_rejected.get(id(metrics))
-        if found is None:  # the specs are kept with it, so their id stays theirs
-            if len(self._none_rejected) >= LAYOUT_LIMIT:
-                self._none_rejected = {}
-            found = self._none_rejected[id(metrics)] = (metrics, _none_rejected(metrics, self.label))
+        if found is None:
+            found = self._none_rejected.put(id(metrics), (metrics, _none_rejected(metrics, self.label)))
         return found[1]
 
     def go_float(self, value: float) -> str:
         """go_float, remembered: end times repeat across Pages and rounds."""
         found = self._floats.get(value)
         if found is None or value == 0:  # 0.0 and -0.0 are one key
-            if len(self._floats) >= LAYOUT_LIMIT:
-                self._floats = {}
-            found = self._floats[value] = go_float(value)
+            found = self._floats.put(value, go_float(value))
         return found
 
     def plan(self, spec: MetricSpec, interval: str, label_names: tuple[str, ...]) -> _Plan:
         key = (id(spec), interval, label_names)
         found = self._plans.get(key)
         if found is None:
-            if len(self._plans) >= LAYOUT_LIMIT:
-                self._plans = {}
-            found = self._plans[key] = (spec, self._new_plan(spec, interval, label_names))
+            found = self._plans.put(key, (spec, self._new_plan(spec, interval, label_names)))
         return found[1]
 
     def _new_plan(self, spec: MetricSpec, interval: str, label_names: tuple[str, ...]) -> _Plan:
@@ -174,10 +162,8 @@ class _Memo:
                            for r in results])
         found = self._layouts.get(key)
         if found is None:
-            if len(self._layouts) >= LAYOUT_LIMIT:
-                self._layouts = {}
             kept: list[object] = [(r.spec, r.data.labels) for r in results]  # type: ignore[union-attr]
-            found = self._layouts[key] = (kept, _layout(results, interval))
+            found = self._layouts.put(key, (kept, _layout(results, interval)))
         return found[1]
 
     def heads(self, heads: tuple[FamilyHead, ...]) -> tuple[FamilyHead, ...]:

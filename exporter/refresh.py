@@ -19,6 +19,7 @@ from exporter.graph_client import (
     OperationResult,
     ThrottledError,
 )
+from exporter.memo import Remembered
 from exporter.redact import Secret
 from exporter.snapshots import ErrorInfo, MetricResult, PageSnapshot, SnapshotStore
 from exporter.token_validity import TOKEN_ERROR_CODE
@@ -32,34 +33,29 @@ REJECTION_MEMORY_SECONDS = 24 * 3600
 
 
 # Remembered by the id of the tuple of specs or group (Pages share their config's), which
-# is kept with what is remembered, so the id stays its own; beyond the limit they start over.
-_GROUPS: dict[int, tuple[tuple[MetricSpec, ...], tuple[tuple[MetricSpec, ...], ...]]] = {}
-_QUERY_PARTS: dict[int, tuple[tuple[MetricSpec, ...], tuple[Any, ...]]] = {}
-_REMEMBERED = 4096
+# is kept with what is remembered, so the id stays its own.
+_GROUPS: Remembered[int, tuple[tuple[MetricSpec, ...], tuple[tuple[MetricSpec, ...], ...]]] = Remembered(4096)
+_QUERY_PARTS: Remembered[int, tuple[tuple[MetricSpec, ...], tuple[Any, ...]]] = Remembered(4096)
 
 
 def group_specs(specs: tuple[MetricSpec, ...]) -> tuple[tuple[MetricSpec, ...], ...]:
     """Entries sharing period, window and breakdowns, in config order: one request each."""
     found = _GROUPS.get(id(specs))
     if found is None:
-        if len(_GROUPS) >= _REMEMBERED:
-            _GROUPS.clear()
         groups: dict[object, list[MetricSpec]] = {}
         for spec in specs:
             groups.setdefault(spec.group_key, []).append(spec)
-        found = _GROUPS[id(specs)] = (specs, tuple(tuple(group) for group in groups.values()))
+        found = _GROUPS.put(id(specs), (specs, tuple(tuple(group) for group in groups.values())))
     return found[1]
 
 
 def query_for(page_id: str, specs: tuple[MetricSpec, ...]) -> InsightsQuery:
     found = _QUERY_PARTS.get(id(specs))
     if found is None:
-        if len(_QUERY_PARTS) >= _REMEMBERED:
-            _QUERY_PARTS.clear()
         first = specs[0]
         parts = (tuple(s.name for s in specs), first.period, first.request_window, first.breakdowns,
                  tuple((s.name, s.baseline) for s in specs if s.baseline))
-        found = _QUERY_PARTS[id(specs)] = (specs, parts)
+        found = _QUERY_PARTS.put(id(specs), (specs, parts))
     return InsightsQuery(page_id, *found[1])
 
 
