@@ -7,8 +7,9 @@ from urllib.parse import parse_qs, urlencode
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.batch import batch_body, batch_form, form_encode
+from exporter.batch import batch_body, form_encode
 from exporter.redact import Secret
+from tests.reference_batch import batch_form
 
 # Everything that needs encoding at one level or the other: JSON's quote, backslash and
 # control characters, the form's &, =, +, %, space, non-ASCII and astral characters.

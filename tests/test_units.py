@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from exporter.batch import batch_form, debug_token_form
+from exporter.batch import debug_token_form
 from exporter.config import MetricSpec, PageConfig, RefreshConfig, TokenSource, Window
 from exporter.durations import DurationError, format_duration, parse_duration
 from exporter.graph_client import GraphError, InsightsQuery, backoff_delay, graph_error
@@ -20,6 +20,7 @@ from exporter.redact import REDACTED, Scrubber, Secret
 from exporter.refresh import group_specs
 from exporter.snapshots import ErrorInfo, MetricResult, PageSnapshot, SnapshotStore
 from exporter.usage import UsageReport, parse_usage_header
+from tests.reference_batch import batch_form
 from tests.reference_renderer import InsightsCollector
 
 NOW = 1_800_000_000.0
