@@ -79,6 +79,9 @@ pages:
     simulator.set_accounts_scenario(Scenario("transient"))
     before = simulator.request_count(kind="accounts")
     wait_until(lambda: simulator.request_count(kind="accounts") > before + 1, what="two failed discoveries")
+    # The simulator counts a request when it arrives, the exporter its error once answered.
+    wait_until(lambda: (exporter.scrape().get("messenger_insights_api_errors_total", code="1") or 0) >= 2,
+               what="both failures counted by the exporter")
     scrape = exporter.scrape()
     assert scrape.get("messenger_insights_up", page_id="9100000005") == 1
     assert scrape.get("messenger_insights_discovered_pages") == 2
