@@ -169,6 +169,22 @@ def test_usage_headers() -> None:
         assert parse_usage_header("app", garbage, "1") == []
 
 
+def test_usage_headers_read_alike_remembered_or_not() -> None:
+    """Short values are remembered by their text, long ones read each time: same reports."""
+    entry = '[{"type":"pages","call_count":%d,"total_time":1,"estimated_time_to_regain_access":0}]'
+    many = "{" + ",".join(f'"{n}":{entry % (n % 90)}' for n in range(1, 40)) + "}"
+    assert len(many) > 512
+    reports = parse_usage_header("business_use_case", many, "1")
+    assert [(r.scope_id, dict(r.figures)) for r in reports] == [
+        (str(n), {"call_count": float(n % 90), "total_time": 1.0}) for n in range(1, 40)]
+    app = '{"call_count":28,"total_time":25,"total_cputime":25' + " " * 600 + "}"
+    assert parse_usage_header("app", app, "1") == parse_usage_header("app", " ".join(app.split()), "1")
+    first = parse_usage_header("business_use_case", '{"5":' + entry % 3 + "}", "1")
+    first.clear()  # each call gets its own list, the remembered one is not touched
+    assert parse_usage_header("business_use_case", '{"5":' + entry % 3 + "}", "1") == [
+        UsageReport("business_use_case", "5", {"call_count": 3.0, "total_time": 1.0})]
+
+
 @pytest.mark.parametrize(("body", "status", "code", "transient", "rejects"), [
     ({"error": {"code": 100, "message": "(#100) The value must be a valid insights metric"}}, 400, "100", False, True),
     ({"error": {"code": 100, "error_subcode": 33, "message": "Unsupported get request"}}, 400, "100", False, False),
