@@ -11,6 +11,10 @@ exchange itself (building the batch body, decoding and checking the answers, par
 usage headers and governor, snapshots), and then rendering every Page's new snapshot
 (render_page) as a /metrics build does. To compare a change, save the answers once with
 `--answers FILE` and replay them with each tree's exporter package first on the path.
+
+When it records, it also prints the HTTP client's own CPU per operation: the sending
+threads' CPU (time.thread_time) inside GraphClient._fetch, sending each batch to the
+simulator (which runs in threads of its own) and reading its answer.
 """
 
 from __future__ import annotations
@@ -61,18 +65,22 @@ def client_for(base_url: str, fetch: Callable[..., Answer] | None = None) -> Gra
     return client
 
 
-def record(pages: list[tuple[PageConfig, Secret]]) -> dict[bytes, Answer]:
-    """The simulator's answer to every request of one round, by request body."""
+def record(pages: list[tuple[PageConfig, Secret]]) -> tuple[dict[bytes, Answer], float]:
+    """The simulator's answer to every request of one round, by request body, and the CPU
+    seconds the client's threads spent in _fetch for them."""
     simulator = Simulator(port=0, now=Clock(), page_tokens={page.id: token.reveal() for page, token in pages})
     simulator.start()
     answers: dict[bytes, Answer] = {}
+    fetch_cpu: list[float] = []
     try:
         client = client_for(simulator.url)
         real_fetch = client._fetch
 
         def recording(method: str, url: str, *, params: dict[str, str] | None = None, form: Form | None = None,
                       headers: dict[str, str] | None = None) -> Answer:
+            started = time.thread_time()
             answer = real_fetch(method, url, params=params, form=form, headers=headers)
+            fetch_cpu.append(time.thread_time() - started)
             answers[_key(form, params)] = answer
             return answer
 
@@ -80,7 +88,7 @@ def record(pages: list[tuple[PageConfig, Secret]]) -> dict[bytes, Answer]:
         refresh(client, pages)
     finally:
         simulator.stop()
-    return answers
+    return answers, sum(fetch_cpu)
 
 
 def _key(form: Form | None, params: dict[str, str] | None) -> bytes:
@@ -113,10 +121,11 @@ def main(argv: list[str] | None = None) -> None:
     metrics = specs()
     pages = [(PageConfig(page_id, f"Bench Page {n}", TokenSource(env="T"), metrics), Secret(token_of(page_id)))
              for n, page_id in enumerate(page_ids(args.pages), 1)]
+    fetch_cpu: float | None = None
     if args.answers is not None and args.answers.exists():
         answers: dict[bytes, Answer] = pickle.loads(args.answers.read_bytes())  # noqa: S301 - our own file
     else:
-        answers = record(pages)
+        answers, fetch_cpu = record(pages)
         if args.answers is not None:
             args.answers.write_bytes(pickle.dumps(answers))
 
@@ -142,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         "render_cpu_seconds": [round(s, 3) for s in render_cpu],
         "refresh_us_per_operation": round(refresh_us, 1), "render_us_per_operation": round(render_us, 1),
         "seconds_per_1000_operations": round((refresh_us + render_us) / 1000, 4),
+        **({} if fetch_cpu is None else {"http_client_us_per_operation": round(fetch_cpu / operations * 1e6, 1)}),
     }, indent=1))
 
 
