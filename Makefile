@@ -34,7 +34,7 @@ test-e2e: $(VENV)/.installed-test
 	$(BIN)/pytest -m "e2e or slow" -n $(E2E_WORKERS)
 
 # The performance benchmark (bench/README.md): installs Debian's wrk and nginx when missing
-# (as root), then measures 1,000 and 10,000 Pages: about 15 minutes on 2 cores.
+# (as root), then measures 1,000 and 10,000 Pages: 10 to 17 minutes on 2 cores.
 BENCH_PAGES ?= 1000,10000
 bench: $(VENV)/.installed
 	sh bench/ensure-tools.sh
