@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from exporter.catalog import BREAKDOWN_LABELS, CATALOG, OBJECT_KEY_LABEL
+from exporter.memo import Remembered
 
 LabelValues = tuple[str, ...]
 
@@ -82,20 +83,14 @@ class MetricData:
         return tuple(zip(self.labels, self.values[len(self.labels):], strict=False))
 
 
-_SHARED: dict[tuple[LabelValues, ...], tuple[LabelValues, ...]] = {}
-_SHARED_LIMIT = 10_000
-_TIMES: dict[str, float] = {}  # end_time text -> unix seconds
-_TIMES_LIMIT = 4096
+_SHARED: Remembered[tuple[LabelValues, ...], tuple[LabelValues, ...]] = Remembered(10_000)
+_TIMES: Remembered[str, float] = Remembered(4096)  # end_time text -> unix seconds; new days keep coming
 
 
 def shared_labels(labels: tuple[LabelValues, ...]) -> tuple[LabelValues, ...]:
     """One tuple for all equal ones: most Pages have the same breakdown rows."""
     found = _SHARED.get(labels)
-    if found is None:
-        if len(_SHARED) >= _SHARED_LIMIT:
-            _SHARED.clear()
-        found = _SHARED[labels] = labels
-    return found
+    return found if found is not None else _SHARED.put(labels, labels)
 
 
 def decode_json(body: bytes | str) -> Any:
@@ -262,10 +257,9 @@ _NUMBER = frozenset({int, float})
 _EXACT = 2**53  # beyond it, and for floats that are not finite, parse_value decides
 Columns = tuple[tuple[Any, ...], ...]  # a value per row: end_times, dimensions' values
 Shape = tuple[tuple[Callable[[Any], Any], ...], tuple[str, ...]]  # getters of columns, label names
-_SHAPES: dict[tuple[str, ...], Shape | None] = {}
-_PLANS: dict[Columns, tuple[_Grid | None, ...]] = {}  # by the metrics' row counts, then the columns
-_RECENT: dict[tuple[int, ...], tuple[Columns, tuple[_Grid | None, ...]]] = {}  # by the row counts
-_PLANS_LIMIT = 256
+Plan = tuple["_Grid | None", ...]
+_PLANS: Remembered[Columns, Plan] = Remembered(256)  # by the metrics' row counts, then the columns
+_RECENT: Remembered[tuple[int, ...], tuple[Columns, Plan]] = Remembered(256)  # by the row counts
 
 
 class _Grid:
@@ -305,7 +299,7 @@ def _regular(
     baselines: Mapping[str, int] | None,
 ) -> dict[str, MetricData] | None:
     """What the general reader would make of a regular answer; None for any other."""
-    shape = _SHAPES[breakdowns] if breakdowns in _SHAPES else _shape(breakdowns)
+    shape = _shape(breakdowns)
     if shape is None or type(document) is not dict:
         return None
     found = _wanted_rows(document.get("data"), metrics, period)
@@ -327,16 +321,14 @@ def _regular(
     return result
 
 
+@functools.lru_cache(maxsize=64)
 def _shape(breakdowns: tuple[str, ...]) -> Shape | None:
     """Getters of a row's value, end_time and dimensions, and the label names; None for a
     dimension unknown to the catalog."""
-    shape = None
-    if all(dimension in BREAKDOWN_LABELS for dimension in breakdowns):
-        getters = tuple(map(operator.itemgetter, ("value", "end_time", *breakdowns)))
-        shape = (getters, tuple(BREAKDOWN_LABELS[d] for d in breakdowns))
-    if len(_SHAPES) < 64:
-        _SHAPES[breakdowns] = shape
-    return shape
+    if not all(dimension in BREAKDOWN_LABELS for dimension in breakdowns):
+        return None
+    getters = tuple(map(operator.itemgetter, ("value", "end_time", *breakdowns)))
+    return getters, tuple(BREAKDOWN_LABELS[d] for d in breakdowns)
 
 
 def _wanted_rows(data: Any, metrics: Iterable[str], period: str) -> dict[str, list[Any]] | None:
@@ -370,7 +362,7 @@ def _columns(found: dict[str, list[Any]], getters: tuple[Callable[[Any], Any], .
         return None
 
 
-def _plan(found: dict[str, list[Any]], columns: Columns) -> tuple[_Grid | None, ...] | None:
+def _plan(found: dict[str, list[Any]], columns: Columns) -> Plan | None:
     """The grid of each metric (None for one without rows), worked out once per distinct
     answer layout."""
     lengths = tuple(map(len, found.values()))
@@ -393,12 +385,8 @@ def _plan(found: dict[str, list[Any]], columns: Columns) -> tuple[_Grid | None, 
                     return None
                 first = grid.end
             grids.append(grid)
-        if len(_PLANS) >= _PLANS_LIMIT:
-            _PLANS.clear()
-        plan = _PLANS[key] = tuple(grids)
-    if len(_RECENT) >= _PLANS_LIMIT:
-        _RECENT.clear()
-    _RECENT[lengths] = (columns, plan)
+        plan = _PLANS.put(key, tuple(grids))
+    _RECENT.put(lengths, (columns, plan))
     return plan
 
 
@@ -462,9 +450,7 @@ def _new_grid(name: str, key: Columns, first: int) -> _Grid | None:
 def _end_time(raw: Any, metric: str) -> float:
     seconds = parse_end_time(raw, metric)
     if type(raw) is str:
-        if len(_TIMES) >= _TIMES_LIMIT:  # start over: new days keep coming for years
-            _TIMES.clear()
-        _TIMES[raw] = seconds
+        _TIMES.put(raw, seconds)
     return seconds
 
 
